@@ -1,0 +1,73 @@
+/**
+ * Time, injected: the lock core never reads the system clock or sets a timer itself.
+ *
+ * @since 0.1.0
+ */
+import { setTimeout as delay } from 'node:timers/promises'
+
+/**
+ * A monotonic clock in milliseconds and a way to wait on it.
+ *
+ * `sleep` resolves after `ms` (or at once when `signal` aborts); it never rejects.
+ *
+ * @example
+ * import { Clock } from 'leaselock'
+ * const elapsed = async (clock: Clock) => { const t0 = clock.now(); await clock.sleep(10); return clock.now() - t0 }
+ *
+ * @since 0.1.0
+ */
+export interface Clock {
+  readonly now: () => number
+  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
+}
+
+/**
+ * The real clock: `performance.now()` (monotonic, unaffected by wall-clock jumps)
+ * and timer-based sleep that an `AbortSignal` cuts short.
+ *
+ * @example
+ * import { realClock } from 'leaselock'
+ * const t0 = realClock.now()
+ * await realClock.sleep(5)
+ * assert.ok(realClock.now() - t0 >= 4)
+ *
+ * @since 0.1.0
+ */
+export const realClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms, signal) =>
+    signal?.aborted === true || ms <= 0
+      ? Promise.resolve()
+      : delay(ms, undefined, signal === undefined ? undefined : { signal }).then(
+          () => undefined,
+          () => undefined
+        )
+}
+
+/**
+ * A clock that only moves when told to. `sleep(ms)` advances it by `ms` at
+ * once, so retry and TTL logic runs in virtual time; `advance` moves it from outside.
+ *
+ * @example
+ * import { VirtualClock } from 'leaselock'
+ * const clock = new VirtualClock()
+ * await clock.sleep(1000)
+ * assert.strictEqual(clock.now(), 1000)
+ *
+ * @since 0.1.0
+ */
+export class VirtualClock implements Clock {
+  private t: number
+  constructor(start = 0) {
+    this.t = start
+  }
+  readonly now = (): number => this.t
+  readonly sleep = (ms: number, signal?: AbortSignal): Promise<void> => {
+    if (signal?.aborted !== true && ms > 0) this.t += ms
+    return Promise.resolve()
+  }
+  /** Moves time forward by `ms` (negative values are ignored). */
+  advance(ms: number): void {
+    if (ms > 0) this.t += ms
+  }
+}

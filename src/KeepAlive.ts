@@ -1,0 +1,137 @@
+/**
+ * Keeps a lease alive while work runs, and tells the holder the moment it can
+ * no longer prove the lease is theirs.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import type * as TE from 'fp-ts/lib/TaskEither.js'
+import type { Environment } from './Environment.js'
+import type { Lease } from './Lease.js'
+import type { LockError } from './LockError.js'
+
+/**
+ * @since 0.1.0
+ */
+export interface KeepAliveOptions {
+  /** Renew the lease while it is held (default `true`). With `false` the signal still fires when the lease expires. */
+  readonly autoRenew?: boolean
+  /** Renew once this fraction of the lease's validity has elapsed (default 1/3, in (0, 1)). */
+  readonly renewFraction?: number
+}
+
+/**
+ * The reason an AbortSignal carries when a lease is lost: `refused` when the
+ * store says the key is no longer ours, `expired` when renewals failed (or were
+ * off) until the lease's validity ran out.
+ *
+ * @example
+ * import { LeaseLostError } from 'leaselock'
+ * const onLost = (signal: AbortSignal) =>
+ *   signal.reason instanceof LeaseLostError ? `${signal.reason.key}: ${signal.reason.why}` : 'other'
+ *
+ * @since 0.1.0
+ */
+export class LeaseLostError extends Error {
+  readonly code = 'LEASE_LOST'
+  constructor(
+    readonly key: string,
+    readonly why: 'refused' | 'expired',
+    readonly lastError?: LockError
+  ) {
+    super(
+      why === 'refused'
+        ? `Lease on ${key} was lost: the store no longer holds our token`
+        : `Lease on ${key} can no longer be proven valid: it expired before a renewal succeeded`
+    )
+    this.name = 'LeaseLostError'
+  }
+}
+
+/**
+ * A running keeper: `signal` aborts with a {@link LeaseLostError}; `current()`
+ * is the latest lease; `stop()` ends renewal, waits for any renewal in flight,
+ * and resolves with the lease to release.
+ *
+ * @since 0.1.0
+ */
+export interface KeepAlive {
+  readonly signal: AbortSignal
+  readonly current: () => Lease
+  readonly stop: () => Promise<Lease>
+}
+
+/**
+ * What a keeper needs from a lock.
+ *
+ * @since 0.1.0
+ */
+export interface Renewer {
+  readonly env: Environment
+  readonly extend: (lease: Lease, ttlMs: number) => TE.TaskEither<LockError, Lease>
+}
+
+/**
+ * Starts keeping `lease` alive: it is extended to its full TTL each time
+ * `renewFraction` of its validity has passed; a failed renewal is retried
+ * while the lease is still valid.
+ *
+ * @example
+ * import { makeLock, keepAlive } from 'leaselock'
+ * import { memoryStore } from 'leaselock/memory'
+ *
+ * const lock = makeLock(memoryStore())
+ * const acquired = await lock.acquire('report', 1_000, 0)()
+ * if (acquired._tag === 'Right') {
+ *   const keeper = keepAlive(lock, acquired.right)
+ *   // ... long work that checks keeper.signal.aborted ...
+ *   await lock.release(await keeper.stop())()
+ * }
+ *
+ * @since 0.1.0
+ */
+export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions = {}): KeepAlive => {
+  const { clock } = lock.env
+  const autoRenew = options.autoRenew ?? true
+  const fraction = options.renewFraction !== undefined && options.renewFraction > 0 && options.renewFraction < 1 ? options.renewFraction : 1 / 3
+  const lost = new AbortController()
+  const stopped = new AbortController()
+  let current = lease
+
+  const renewDue = (l: Lease): number => l.acquiredAt + (l.validUntil - l.acquiredAt) * fraction
+
+  const run = async (): Promise<void> => {
+    let nextRenewal = autoRenew ? renewDue(current) : Infinity
+    let lastError: LockError | undefined
+    while (!stopped.signal.aborted) {
+      const now = clock.now()
+      if (now >= current.validUntil) return lost.abort(new LeaseLostError(current.key, 'expired', lastError))
+      await clock.sleep(Math.min(nextRenewal, current.validUntil) - now, stopped.signal)
+      if (stopped.signal.aborted) return
+      if (clock.now() >= current.validUntil) return lost.abort(new LeaseLostError(current.key, 'expired', lastError))
+      if (clock.now() < nextRenewal) continue
+      const renewed = await lock.extend(current, current.ttlMs)()
+      if (E.isRight(renewed)) {
+        current = renewed.right
+        lastError = undefined
+        nextRenewal = renewDue(current)
+      } else if (renewed.left._tag === 'NotHeld') {
+        return lost.abort(new LeaseLostError(current.key, 'refused', renewed.left))
+      } else {
+        lastError = renewed.left
+        const after = clock.now()
+        nextRenewal = after + Math.max(1, (current.validUntil - after) / 3)
+      }
+    }
+  }
+  const running = run()
+
+  return {
+    signal: lost.signal,
+    current: () => current,
+    stop: () => {
+      stopped.abort()
+      return running.then(() => current)
+    }
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The backend-neutral lock: acquire, tryAcquire, release, extend and withLock,
+ * as `TaskEither`s over a {@link Store}, with time and randomness from an
+ * injected {@link Environment}.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import * as O from 'fp-ts/lib/Option.js'
+import * as TE from 'fp-ts/lib/TaskEither.js'
+import { pipe } from 'fp-ts/lib/function.js'
+import { Environment, liveEnvironment } from './Environment.js'
+import { Lease, fromGrant } from './Lease.js'
+import { LockError, aborted, notHeld, timeout } from './LockError.js'
+import { keepAlive, KeepAliveOptions } from './KeepAlive.js'
+import { RetryPolicy, defaultRetryPolicy, defaultRetryStatus, nextRetryStatus } from './RetryPolicy.js'
+import type { Store } from './Store.js'
+import { validateKey, validateTimeout, validateTtl } from './validate.js'
+
+/**
+ * @since 0.1.0
+ */
+export interface LockOptions {
+  /** Time, randomness and tokens; {@link liveEnvironment} by default. */
+  readonly env?: Environment
+  /** How `acquire` waits between attempts; {@link defaultRetryPolicy} by default. */
+  readonly retry?: RetryPolicy
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface AcquireOptions {
+  /** Overrides the lock's retry policy for this call. */
+  readonly retry?: RetryPolicy
+  /** Aborting stops waiting at once; a grant that arrives afterwards is released. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface WithLockOptions extends AcquireOptions, KeepAliveOptions {
+  /** How long to wait for the lock (0 = one attempt). */
+  readonly timeoutMs: number
+}
+
+/**
+ * A lock bound to a store. Every method checks its arguments before any I/O and
+ * never rejects: failures are `Left<LockError>`.
+ *
+ * @since 0.1.0
+ */
+export interface Lock {
+  readonly store: Store
+  readonly env: Environment
+  /** One attempt: `some(lease)` if the key was free, `none` if it is held. */
+  readonly tryAcquire: (key: string, ttlMs: number) => TE.TaskEither<LockError, O.Option<Lease>>
+  /** Retries until `timeoutMs` after the call (0 = exactly one attempt), then fails with `Timeout`. */
+  readonly acquire: (
+    key: string,
+    ttlMs: number,
+    timeoutMs: number,
+    options?: AcquireOptions
+  ) => TE.TaskEither<LockError, Lease>
+  /** Releases our lease; `NotHeld` if it expired or another holder owns the key (which is left alone). */
+  readonly release: (lease: Lease) => TE.TaskEither<LockError, void>
+  /** Resets our lease's TTL to `ttlMs`; `NotHeld` if it is no longer ours. */
+  readonly extend: (lease: Lease, ttlMs: number) => TE.TaskEither<LockError, Lease>
+  /**
+   * Acquires, runs `use` with the lease and an `AbortSignal` that fires if the
+   * lease is lost, and always releases. `use`'s own error wins over a release
+   * error; a throw or rejection in `use` is re-thrown after the release.
+   */
+  readonly withLock: <E, A>(
+    key: string,
+    ttlMs: number,
+    options: WithLockOptions,
+    use: (lease: Lease, signal: AbortSignal) => TE.TaskEither<E, A>
+  ) => TE.TaskEither<E | LockError, A>
+}
+
+const checkKey = (store: Store, key: unknown): E.Either<LockError, string> => pipe(validateKey(key), E.chain(store.checkKey))
+const checkTtl = (store: Store, ttlMs: unknown): E.Either<LockError, number> =>
+  pipe(validateTtl(ttlMs), E.chain(store.checkTtl))
+
+const checkLease = (store: Store, lease: unknown): E.Either<LockError, Lease> =>
+  pipe(
+    checkKey(store, (lease as Partial<Lease> | null | undefined)?.key),
+    E.map(() => lease as Lease)
+  )
+
+/** Resolves with the task's result, or with `onAbort()` as soon as `signal` aborts. */
+const raceAbort = <A>(promise: Promise<A>, signal: AbortSignal | undefined, onAbort: () => A): Promise<A> =>
+  signal === undefined
+    ? promise
+    : new Promise<A>((resolve) => {
+        const abort = (): void => resolve(onAbort())
+        if (signal.aborted) return abort()
+        signal.addEventListener('abort', abort, { once: true })
+        void promise.then((a) => {
+          signal.removeEventListener('abort', abort)
+          resolve(a)
+        })
+      })
+
+/**
+ * Binds the lock operations to a store.
+ *
+ * @example
+ * import { makeLock } from 'leaselock'
+ * import { memoryStore } from 'leaselock/memory'
+ * import * as TE from 'fp-ts/lib/TaskEither.js'
+ * import { pipe } from 'fp-ts/lib/function.js'
+ *
+ * const lock = makeLock(memoryStore())
+ * const result = await pipe(
+ *   lock.acquire('jobs:nightly', 30_000, 1_000),
+ *   TE.chainFirst((lease) => lock.release(lease))
+ * )()
+ * assert.ok(result._tag === 'Right')
+ *
+ * @since 0.1.0
+ */
+export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
+  const env = options.env ?? liveEnvironment
+  const { clock } = env
+  const policy = options.retry ?? defaultRetryPolicy(env.random)
+
+  const attempt = (key: string, ttlMs: number): TE.TaskEither<LockError, O.Option<Lease>> => {
+    const token = env.token()
+    const sentAt = clock.now()
+    return pipe(
+      store.acquire(key, token, ttlMs),
+      TE.map(O.map((grant) => fromGrant(key, token, ttlMs, sentAt, grant)))
+    )
+  }
+
+  const release = (lease: Lease): TE.TaskEither<LockError, void> =>
+    pipe(
+      TE.fromEither(checkLease(store, lease)),
+      TE.chain((l) => store.release(l)),
+      TE.chain((released) => (released ? TE.right(undefined) : TE.left(notHeld(lease.key))))
+    )
+
+  /** Waits for an attempt unless `signal` aborts first; a grant that lands after the abort is released. */
+  const attemptUnlessAborted = (
+    key: string,
+    ttlMs: number,
+    signal: AbortSignal | undefined
+  ): Promise<E.Either<LockError, O.Option<Lease>>> => {
+    const inFlight = attempt(key, ttlMs)()
+    return raceAbort(inFlight, signal, () => {
+      void inFlight.then((r) => (E.isRight(r) && O.isSome(r.right) ? release(r.right.value)() : undefined))
+      return E.left(aborted(key, signal?.reason))
+    })
+  }
+
+  const acquireLoop = async (
+    key: string,
+    ttlMs: number,
+    timeoutMs: number,
+    retry: RetryPolicy,
+    signal: AbortSignal | undefined
+  ): Promise<E.Either<LockError, Lease>> => {
+    const deadline = clock.now() + timeoutMs
+    let status = defaultRetryStatus
+    for (let attempts = 1; ; attempts++) {
+      if (signal?.aborted === true) return E.left(aborted(key, signal.reason))
+      const result = await attemptUnlessAborted(key, ttlMs, signal)
+      if (E.isLeft(result)) return result
+      if (O.isSome(result.right)) return E.right(result.right.value)
+      const remaining = deadline - clock.now()
+      const next = retry(status)
+      if (remaining <= 0 || O.isNone(next)) return E.left(timeout(key, attempts))
+      const delay = Math.min(Math.max(0, next.value), remaining)
+      await clock.sleep(delay, signal)
+      status = nextRetryStatus(status, delay)
+    }
+  }
+
+  const acquire: Lock['acquire'] = (key, ttlMs, timeoutMs, opts = {}) =>
+    pipe(
+      E.Do,
+      E.apS('key', checkKey(store, key)),
+      E.apS('ttlMs', checkTtl(store, ttlMs)),
+      E.apS('timeoutMs', validateTimeout(timeoutMs)),
+      TE.fromEither,
+      TE.chain(
+        (args) => () => acquireLoop(args.key, args.ttlMs, args.timeoutMs, opts.retry ?? policy, opts.signal)
+      )
+    )
+
+  const tryAcquire: Lock['tryAcquire'] = (key, ttlMs) =>
+    pipe(
+      E.Do,
+      E.apS('key', checkKey(store, key)),
+      E.apS('ttlMs', checkTtl(store, ttlMs)),
+      TE.fromEither,
+      TE.chain((args) => attempt(args.key, args.ttlMs))
+    )
+
+  const extend: Lock['extend'] = (lease, ttlMs) =>
+    pipe(
+      E.Do,
+      E.apS('lease', checkLease(store, lease)),
+      E.apS('ttlMs', checkTtl(store, ttlMs)),
+      TE.fromEither,
+      TE.chain(({ lease, ttlMs }) => {
+        const sentAt = clock.now()
+        return pipe(
+          store.extend(lease, ttlMs),
+          TE.chain(
+            O.match(
+              () => TE.left<LockError, Lease>(notHeld(lease.key)),
+              (grant) => TE.right({ ...fromGrant(lease.key, lease.token, ttlMs, sentAt, grant), fence: lease.fence })
+            )
+          )
+        )
+      })
+    )
+
+  /** Runs `use` under a keeper, then stops renewal and releases: `use`'s error first, then the release's. */
+  const useThenRelease =
+    <E, A>(opts: KeepAliveOptions, use: (lease: Lease, signal: AbortSignal) => TE.TaskEither<E, A>) =>
+    (lease: Lease): TE.TaskEither<E | LockError, A> =>
+    async () => {
+      const keeper = keepAlive(lock, lease, opts)
+      const releaseLast = (): Promise<E.Either<LockError, void>> => keeper.stop().then((last) => release(last)())
+      let outcome: E.Either<E, A>
+      try {
+        outcome = await use(lease, keeper.signal)()
+      } catch (thrown) {
+        await releaseLast()
+        throw thrown
+      }
+      const released = await releaseLast()
+      return E.isLeft(outcome) || E.isRight(released) ? outcome : released
+    }
+
+  const lock: Lock = {
+    store,
+    env,
+    tryAcquire,
+    acquire,
+    release,
+    extend,
+    withLock: (key, ttlMs, opts, use) => pipe(acquire(key, ttlMs, opts.timeoutMs, opts), TE.chainW(useThenRelease(opts, use)))
+  }
+  return lock
+}

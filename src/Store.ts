@@ -1,0 +1,66 @@
+/**
+ * The port between the lock core and a backend: three atomic operations.
+ *
+ * A protocol module (`src/redis`, `src/memcached`) turns a `Driver` into a
+ * `Store`; the memory store implements it directly.
+ *
+ * @since 0.1.0
+ */
+import type * as E from 'fp-ts/lib/Either.js'
+import type * as O from 'fp-ts/lib/Option.js'
+import type * as TE from 'fp-ts/lib/TaskEither.js'
+import type { LockError } from './LockError.js'
+
+/**
+ * What a backend answers when it grants or extends a lease.
+ *
+ * @since 0.1.0
+ */
+export interface Grant {
+  /**
+   * Fencing token: strictly greater than every earlier grant's on this key
+   * (within the backend's guarantee; see the backend's docs).
+   */
+  readonly fence: bigint
+  /**
+   * How long, from the moment the request was sent, the backend guarantees the
+   * key stays ours (a backend with coarse TTLs reports less than asked).
+   */
+  readonly validityMs: number
+  /** Opaque backend data needed to release or extend this exact grant (e.g. a CAS value). */
+  readonly revision: string
+}
+
+/**
+ * A grant as the store needs it back: key, token and revision.
+ *
+ * @since 0.1.0
+ */
+export interface Held {
+  readonly key: string
+  readonly token: string
+  readonly revision: string
+}
+
+/**
+ * @example
+ * import { Store } from 'leaselock'
+ * import { memoryStore } from 'leaselock/memory'
+ * const store: Store = memoryStore()
+ *
+ * @since 0.1.0
+ */
+export interface Store {
+  /** A short name for messages and benchmarks, e.g. `"redis"`. */
+  readonly name: string
+  /** Backend-specific key rules (length, characters), checked before any I/O. */
+  readonly checkKey: (key: string) => E.Either<LockError, string>
+  /** Backend-specific TTL rules (e.g. Memcached's 30-day limit), checked before any I/O. */
+  readonly checkTtl: (ttlMs: number) => E.Either<LockError, number>
+  /** Sets `key` to `token` for `ttlMs` if the key is free: `some(grant)`, or `none` if it is held. */
+  readonly acquire: (key: string, token: string, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
+  /** Deletes the key only if it still holds this grant: `true` if deleted, `false` if not ours (expired or taken). */
+  readonly release: (held: Held) => TE.TaskEither<LockError, boolean>
+  /** Resets the TTL only if the key still holds this grant: `some(grant)` with the new revision, or `none`. */
+  readonly extend: (held: Held, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
+}

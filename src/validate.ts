@@ -1,0 +1,67 @@
+/**
+ * Argument checks shared by every backend, run before any I/O.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import { LockError, invalidArgument } from './LockError.js'
+
+const show = (u: unknown): string => {
+  if (typeof u === 'string') return JSON.stringify(u.length > 60 ? `${u.slice(0, 60)}…` : u)
+  if (typeof u === 'number' || typeof u === 'bigint' || typeof u === 'boolean' || u == null) return String(u)
+  if (typeof u === 'function') return 'a function'
+  return Object.prototype.toString.call(u)
+}
+
+/**
+ * A key is a non-empty string of well-formed UTF-16 (no lone surrogates, which no
+ * server could store faithfully). Backends add their own rules (length, characters).
+ *
+ * @example
+ * import { validateKey } from 'leaselock'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.ok(E.isRight(validateKey('jobs:nightly')))
+ * assert.ok(E.isLeft(validateKey('')))
+ *
+ * @since 0.1.0
+ */
+export const validateKey = (key: unknown): E.Either<LockError, string> =>
+  typeof key !== 'string'
+    ? E.left(invalidArgument(`key must be a non-empty string, got ${show(key)}`))
+    : key.length === 0
+      ? E.left(invalidArgument('key must be a non-empty string, got ""'))
+      : !key.isWellFormed()
+        ? E.left(invalidArgument(`key must be well-formed UTF-16 (no lone surrogates), got ${show(key)}`))
+        : E.right(key)
+
+/**
+ * A TTL is a positive safe integer number of milliseconds.
+ *
+ * @example
+ * import { validateTtl } from 'leaselock'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.ok(E.isRight(validateTtl(3000)))
+ * assert.ok(E.isLeft(validateTtl(1.5)))
+ *
+ * @since 0.1.0
+ */
+export const validateTtl = (ttlMs: unknown): E.Either<LockError, number> =>
+  typeof ttlMs === 'number' && Number.isSafeInteger(ttlMs) && ttlMs > 0
+    ? E.right(ttlMs)
+    : E.left(invalidArgument(`ttlMs must be a positive safe integer (milliseconds), got ${show(ttlMs)}`))
+
+/**
+ * A timeout is a non-negative safe integer number of milliseconds; 0 means one attempt.
+ *
+ * @example
+ * import { validateTimeout } from 'leaselock'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.ok(E.isRight(validateTimeout(0)))
+ * assert.ok(E.isLeft(validateTimeout(-1)))
+ *
+ * @since 0.1.0
+ */
+export const validateTimeout = (timeoutMs: unknown): E.Either<LockError, number> =>
+  typeof timeoutMs === 'number' && Number.isSafeInteger(timeoutMs) && timeoutMs >= 0
+    ? E.right(timeoutMs)
+    : E.left(invalidArgument(`timeoutMs must be a non-negative safe integer (milliseconds), got ${show(timeoutMs)}`))
