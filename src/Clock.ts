@@ -46,7 +46,9 @@ export const realClock: Clock = {
 
 /**
  * A clock that only moves when told to. `sleep(ms)` advances it by `ms` at
- * once, so retry and TTL logic runs in virtual time; `advance` moves it from outside.
+ * once and resolves on the next turn of the event loop (so concurrent loops
+ * interleave instead of starving each other), so retry and TTL logic runs in
+ * virtual time; `advance` moves it from outside.
  *
  * @example
  * import { VirtualClock } from 'leaselock'
@@ -64,10 +66,57 @@ export class VirtualClock implements Clock {
   readonly now = (): number => this.t
   readonly sleep = (ms: number, signal?: AbortSignal): Promise<void> => {
     if (signal?.aborted !== true && ms > 0) this.t += ms
-    return Promise.resolve()
+    return new Promise((resolve) => setImmediate(resolve))
   }
   /** Moves time forward by `ms` (negative values are ignored). */
   advance(ms: number): void {
     if (ms > 0) this.t += ms
+  }
+}
+
+/**
+ * A clock that moves only through `advance`: `sleep` waits until the clock has
+ * been advanced past its deadline (or its signal aborts). For tests that drive
+ * concurrent loops (retries, renewals) step by step.
+ *
+ * @example
+ * import { ManualClock } from 'leaselock'
+ * const clock = new ManualClock()
+ * const woke = clock.sleep(100)
+ * clock.advance(100)
+ * await woke
+ * assert.strictEqual(clock.now(), 100)
+ *
+ * @since 0.1.0
+ */
+export class ManualClock implements Clock {
+  private t: number
+  private waiters = new Set<{ readonly at: number; readonly wake: () => void }>()
+  constructor(start = 0) {
+    this.t = start
+  }
+  readonly now = (): number => this.t
+  readonly sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+    new Promise((resolve) => {
+      if (signal?.aborted === true || ms <= 0) return resolve()
+      const waiter = {
+        at: this.t + ms,
+        wake: () => {
+          this.waiters.delete(waiter)
+          signal?.removeEventListener('abort', waiter.wake)
+          resolve()
+        }
+      }
+      this.waiters.add(waiter)
+      signal?.addEventListener('abort', waiter.wake, { once: true })
+    })
+  /** Moves time forward by `ms` and wakes every sleeper whose deadline has come. */
+  advance(ms: number): void {
+    if (ms > 0) this.t += ms
+    for (const waiter of [...this.waiters]) if (waiter.at <= this.t) waiter.wake()
+  }
+  /** How many sleeps are pending. */
+  pending(): number {
+    return this.waiters.size
   }
 }
