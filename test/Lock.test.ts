@@ -10,13 +10,13 @@ import { driftMs } from '../src/Lease.js'
 import { Lock, makeLock } from '../src/Lock.js'
 import { LockError, driverFailure } from '../src/LockError.js'
 import { constantDelay, limitRetries, RetryPolicyMonoid } from '../src/RetryPolicy.js'
-import { memoryStore } from '../adapters/memory.js'
+import { MemoryStore, memoryStore } from '../adapters/memory.js'
 import { InstrumentedStore, instrument } from './support/stores.js'
 
 interface Setup {
   readonly clock: VirtualClock
   readonly env: Environment
-  readonly store: InstrumentedStore
+  readonly store: InstrumentedStore<MemoryStore>
   readonly lock: Lock
 }
 const setup = (): Setup => {

@@ -3,7 +3,7 @@ import type { LockError } from '../../src/LockError.js'
 import type { Store } from '../../src/Store.js'
 
 /** A store wrapper that counts calls and can be told to fail or stall the next calls. */
-export interface InstrumentedStore extends Store {
+export interface Instrumentation {
   readonly calls: { acquire: number; release: number; extend: number }
   /** Each operation named here fails with this error instead of reaching the store. */
   failing: Partial<Record<'acquire' | 'release' | 'extend', LockError>>
@@ -11,8 +11,10 @@ export interface InstrumentedStore extends Store {
   gate: Promise<void> | undefined
 }
 
-export const instrument = (store: Store): InstrumentedStore => {
-  const self: InstrumentedStore = {
+export type InstrumentedStore<S extends Store = Store> = S & Instrumentation
+
+export const instrument = <S extends Store>(store: S): InstrumentedStore<S> => {
+  const self: InstrumentedStore<S> = {
     ...store,
     calls: { acquire: 0, release: 0, extend: 0 },
     failing: {},
