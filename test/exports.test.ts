@@ -1,0 +1,24 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+
+// Imports the package by its own name, so this runs through the `exports` map against the build
+// (a variable specifier: the build's type declarations do not exist before the build).
+const load = (specifier: string): Promise<any> => import(specifier)
+test('the main entry exposes the core API', async () => {
+  const api = await load('leaselock')
+  for (const name of ['makeLock', 'keepAlive', 'LeaseLostError', 'LockException', 'code', 'realClock', 'VirtualClock', 'ManualClock', 'constantDelay', 'exponentialBackoff', 'fullJitter', 'limitRetries', 'capDelay', 'RetryPolicyMonoid', 'driverError', 'validateKey']) {
+    assert.ok(name in api, `leaselock exports ${name}`)
+  }
+})
+
+test('the memory entry works end to end under plain node', async () => {
+  const { makeLock } = await load('leaselock')
+  const { memoryStore } = await load('leaselock/memory')
+  const lock = makeLock(memoryStore())
+  const r = await lock.withLock('exports', 1_000, { timeoutMs: 0 }, (lease) => async () => ({ _tag: 'Right' as const, right: lease.fence }))()
+  assert.equal(r, { _tag: 'Right', right: 1n })
+  const { driverError } = await load('leaselock')
+  assert.equal(driverError('x', true), { _tag: 'DriverError', cause: 'x', indeterminate: true })
+})
+
+test.run()
