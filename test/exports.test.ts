@@ -15,7 +15,7 @@ test('the memory entry works end to end under plain node', async () => {
   const { makeLock } = await load('leaselock')
   const { memoryStore } = await load('leaselock/memory')
   const lock = makeLock(memoryStore())
-  const r = await lock.withLock('exports', 1_000, { timeoutMs: 0 }, (lease) => async () => ({ _tag: 'Right' as const, right: lease.fence }))()
+  const r = await lock.withLock('exports', 1_000, { timeoutMs: 0 }, (lease: { fence: bigint }) => async () => ({ _tag: 'Right' as const, right: lease.fence }))()
   assert.equal(r, { _tag: 'Right', right: 1n })
   const { driverError } = await load('leaselock')
   assert.equal(driverError('x', true), { _tag: 'DriverError', cause: 'x', indeterminate: true })

@@ -1,5 +1,4 @@
 import { test } from 'uvu'
-import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'

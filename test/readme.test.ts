@@ -1,0 +1,53 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { execFile } from 'node:child_process'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const run = promisify(execFile)
+
+/** Every ```ts block of the README, with the line it starts on. */
+const examples = (): Array<{ line: number; code: string }> => {
+  const lines = readFileSync(join(root, 'README.md'), 'utf8').split('\n')
+  const blocks: Array<{ line: number; code: string }> = []
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.trim() !== '```ts') continue
+    const start = i + 1
+    const body: string[] = []
+    for (i++; i < lines.length && lines[i]!.trim() !== '```'; i++) body.push(lines[i]!)
+    blocks.push({ line: start, code: body.join('\n') })
+  }
+  return blocks
+}
+
+/** Environment the examples that need servers read their addresses from; set by the server harness. */
+export const readmeEnv: Record<string, string> = {}
+
+const workDir = join(root, '.tmp', 'readme')
+
+test.before(() => {
+  mkdirSync(workDir, { recursive: true })
+})
+test.after(() => rmSync(workDir, { recursive: true, force: true }))
+
+test('the README has runnable TypeScript examples', () => {
+  assert.ok(examples().length >= 5)
+})
+
+for (const { line, code } of examples()) {
+  test(`README example at line ${line} runs as written`, async () => {
+    const file = join(workDir, `example-${line}.ts`)
+    writeFileSync(file, code)
+    try {
+      await run(process.execPath, ['--import', 'tsx', file], { cwd: root, timeout: 30_000, env: { ...process.env, ...readmeEnv } })
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string; message: string }
+      assert.unreachable(`example at README line ${line} failed: ${err.message}\n${err.stdout ?? ''}\n${err.stderr ?? ''}`)
+    }
+  })
+}
+
+test.run()
