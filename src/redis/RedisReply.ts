@@ -1,0 +1,114 @@
+/**
+ * Redis replies as plain values, and decoders that turn any reply — including
+ * ones no well-behaved server sends — into an `Either`, never a throw.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import * as O from 'fp-ts/lib/Option.js'
+
+/**
+ * What a Redis driver answers, in either protocol version (RESP2 or RESP3):
+ * bulk and simple strings as `string`, integers as `number` (or `bigint`), nil
+ * as `null`, arrays as arrays, and an error reply (`-ERR …`, `-NOSCRIPT …`) as
+ * an `Error` whose message is the server's text. A transport failure is not a
+ * reply: a driver reports it as a `DriverError`.
+ *
+ * @example
+ * import type { RedisReply } from 'leaselock/redis'
+ * const replies: ReadonlyArray<RedisReply> = ['OK', 1, null, ['a', 2], new Error('NOSCRIPT No matching script')]
+ *
+ * @since 0.1.0
+ */
+export type RedisReply = string | number | bigint | null | ReadonlyArray<RedisReply> | Error
+
+/**
+ * Why a reply could not be decoded: the server answered with an error, or with
+ * something the command cannot return.
+ *
+ * @since 0.1.0
+ */
+export type ReplyError =
+  | { readonly _tag: 'ErrorReply'; readonly error: Error }
+  | { readonly _tag: 'UnexpectedReply'; readonly expected: string; readonly reply: unknown }
+
+const show = (reply: unknown): string => {
+  if (typeof reply === 'string') return JSON.stringify(reply.length > 40 ? `${reply.slice(0, 40)}…` : reply)
+  if (typeof reply === 'bigint') return `${reply}n`
+  if (Array.isArray(reply)) return `an array of ${reply.length}`
+  if (reply instanceof Error) return `error ${JSON.stringify(reply.message)}`
+  if (typeof reply === 'object' && reply !== null) return Object.prototype.toString.call(reply)
+  return String(reply)
+}
+
+/**
+ * The `Error` to carry as the cause of a failure decoded from a reply.
+ *
+ * @example
+ * import { replyErrorCause } from 'leaselock/redis'
+ * replyErrorCause({ _tag: 'UnexpectedReply', expected: '0 or 1', reply: 'OK' }).message
+ * // 'unexpected Redis reply: expected 0 or 1, got "OK"'
+ *
+ * @since 0.1.0
+ */
+export const replyErrorCause = (e: ReplyError): Error =>
+  e._tag === 'ErrorReply' ? e.error : new Error(`unexpected Redis reply: expected ${e.expected}, got ${show(e.reply)}`)
+
+/**
+ * Whether a reply (or a driver's failure cause) is the `NOSCRIPT` error that
+ * `EVALSHA` answers when the server does not have the script cached.
+ *
+ * @example
+ * import { isNoScript } from 'leaselock/redis'
+ * assert.ok(isNoScript(new Error('NOSCRIPT No matching script. Please use EVAL.')))
+ * assert.ok(!isNoScript('OK'))
+ *
+ * @since 0.1.0
+ */
+export const isNoScript = (u: unknown): boolean => u instanceof Error && u.message.startsWith('NOSCRIPT')
+
+const unexpected = (expected: string, reply: unknown): ReplyError => ({ _tag: 'UnexpectedReply', expected, reply })
+
+const DIGITS = /^[1-9][0-9]{0,18}$/
+
+/**
+ * Decodes the acquire script's reply: nil means the key is held (`none`); a
+ * positive integer (as a decimal string or a number) is the fencing token.
+ *
+ * @example
+ * import { decodeFence } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * import * as O from 'fp-ts/lib/Option.js'
+ * assert.deepStrictEqual(decodeFence('42'), E.right(O.some(42n)))
+ * assert.deepStrictEqual(decodeFence(null), E.right(O.none))
+ * assert.ok(E.isLeft(decodeFence('OK')))
+ *
+ * @since 0.1.0
+ */
+export const decodeFence = (reply: unknown): E.Either<ReplyError, O.Option<bigint>> => {
+  if (reply === null) return E.right(O.none)
+  if (reply instanceof Error) return E.left({ _tag: 'ErrorReply', error: reply })
+  if (typeof reply === 'string' && DIGITS.test(reply)) return E.right(O.some(BigInt(reply)))
+  if (typeof reply === 'number' && Number.isSafeInteger(reply) && reply > 0) return E.right(O.some(BigInt(reply)))
+  if (typeof reply === 'bigint' && reply > 0n) return E.right(O.some(reply))
+  return E.left(unexpected('nil or a positive integer', reply))
+}
+
+/**
+ * Decodes a `0`/`1` integer reply (the release and extend scripts) into a boolean.
+ *
+ * @example
+ * import { decodeFlag } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(decodeFlag(1), E.right(true))
+ * assert.deepStrictEqual(decodeFlag(0n), E.right(false))
+ * assert.ok(E.isLeft(decodeFlag(null)))
+ *
+ * @since 0.1.0
+ */
+export const decodeFlag = (reply: unknown): E.Either<ReplyError, boolean> => {
+  if (reply instanceof Error) return E.left({ _tag: 'ErrorReply', error: reply })
+  if (reply === 1 || reply === 1n) return E.right(true)
+  if (reply === 0 || reply === 0n) return E.right(false)
+  return E.left(unexpected('0 or 1', reply))
+}

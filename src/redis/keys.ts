@@ -1,0 +1,109 @@
+/**
+ * Redis key rules: cluster hash tags, the fencing counter beside each lock key,
+ * and the checks a key must pass before any I/O.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import * as O from 'fp-ts/lib/Option.js'
+import { LockError, invalidArgument } from '../LockError.js'
+
+const quote = (key: string): string => JSON.stringify(key.length > 60 ? `${key.slice(0, 60)}…` : key)
+
+/**
+ * The key's cluster hash tag, as Redis Cluster reads it: the text between the
+ * first `{` and the first `}` after it, if that text is not empty. Keys with
+ * the same tag live in the same cluster slot.
+ *
+ * @example
+ * import { hashTag } from 'leaselock/redis'
+ * import * as O from 'fp-ts/lib/Option.js'
+ * assert.deepStrictEqual(hashTag('{user:1}:lock'), O.some('user:1'))
+ * assert.deepStrictEqual(hashTag('a{}b{c}'), O.none)
+ * assert.deepStrictEqual(hashTag('plain'), O.none)
+ *
+ * @since 0.1.0
+ */
+export const hashTag = (key: string): O.Option<string> => {
+  const open = key.indexOf('{')
+  if (open < 0) return O.none
+  const close = key.indexOf('}', open + 1)
+  return close > open + 1 ? O.some(key.slice(open + 1, close)) : O.none
+}
+
+/**
+ * The suffix of every fencing counter's name. Lock keys ending in it are
+ * refused (see {@link checkRedisKey}), so a lock never lands on a counter.
+ *
+ * @since 0.1.0
+ */
+export const FENCE_SUFFIX = ':fence'
+
+/**
+ * The name of the counter that numbers a lock key's acquisitions (the fencing
+ * token), chosen so that it shares the lock key's cluster slot and one script
+ * can touch both:
+ *
+ * - a key with a valid hash tag keeps it: `<key>:fence` (`{user:1}:lock` → `{user:1}:lock:fence`);
+ * - any other key becomes the tag: `{<key>}:fence` (`jobs:nightly` → `{jobs:nightly}:fence`).
+ *
+ * A key with a `}` but no valid tag (`a}b`, `x{}y`) is hashed whole, and no
+ * name built around it can share its slot: such keys are refused. The counter
+ * never expires (it must outlive every lease to keep tokens growing); it costs
+ * one small string per distinct lock key. Two keys can share one counter
+ * (`{a}` and `a` both use `{a}:fence`), which keeps each key's tokens growing.
+ *
+ * @example
+ * import { fenceKey } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(fenceKey('jobs:nightly'), E.right('{jobs:nightly}:fence'))
+ * assert.deepStrictEqual(fenceKey('{user:1}:lock'), E.right('{user:1}:lock:fence'))
+ * assert.ok(E.isLeft(fenceKey('a}b')))
+ *
+ * @since 0.1.0
+ */
+export const fenceKey = (key: string): E.Either<LockError, string> =>
+  O.isSome(hashTag(key))
+    ? E.right(`${key}${FENCE_SUFFIX}`)
+    : key.includes('}')
+      ? E.left(
+          invalidArgument(
+            `a Redis lock key that contains "}" must contain a hash tag "{…}" (its fencing counter must share the key's cluster slot), got ${quote(key)}`
+          )
+        )
+      : E.right(`{${key}}${FENCE_SUFFIX}`)
+
+/**
+ * The longest key accepted by default, in UTF-8 bytes. Redis itself accepts
+ * up to 512 MB; a lock key past a few kilobytes is a bug in the caller.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_MAX_KEY_BYTES = 8192
+
+/**
+ * Checks a lock key (already a non-empty string) against the Redis rules: at
+ * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence`, and a fencing
+ * counter name can be built for it (see {@link fenceKey}).
+ *
+ * @example
+ * import { checkRedisKey } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.ok(E.isRight(checkRedisKey(8192)('orders:42')))
+ * assert.ok(E.isLeft(checkRedisKey(8192)('orders:42:fence')))
+ * assert.ok(E.isLeft(checkRedisKey(4)('orders:42')))
+ *
+ * @since 0.1.0
+ */
+export const checkRedisKey =
+  (maxKeyBytes: number) =>
+  (key: string): E.Either<LockError, string> => {
+    const bytes = Buffer.byteLength(key, 'utf8')
+    if (bytes > maxKeyBytes)
+      return E.left(invalidArgument(`a Redis lock key must be at most ${maxKeyBytes} bytes (UTF-8), got ${bytes} bytes`))
+    if (key.endsWith(FENCE_SUFFIX))
+      return E.left(
+        invalidArgument(`Redis lock keys ending in "${FENCE_SUFFIX}" are reserved for fencing counters, got ${quote(key)}`)
+      )
+    return E.map(() => key)(fenceKey(key))
+  }
