@@ -43,6 +43,30 @@ export interface Held {
 }
 
 /**
+ * An optional capability of a store: a FIFO queue of waiters per key, to
+ * which a release hands the key over directly instead of freeing it.
+ *
+ * A handed-over key is set to the waiter's token with a short claim TTL; the
+ * waiter then extends it to its full TTL, so its lease's validity counts from
+ * a request it sent itself.
+ *
+ * @since 0.1.0
+ */
+export interface WaitQueue {
+  /** Takes the key if free (`some(grant)`); otherwise joins its queue for `waitMs` and answers `none`. */
+  readonly acquireOrEnqueue: (key: string, token: string, ttlMs: number, waitMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
+  /**
+   * Waits up to `ms` for the key to be handed to `token`: `some(grant)` once it
+   * was, `none` when the time passed or `signal` aborted. Never rejects.
+   */
+  readonly awaitHandoff: (key: string, token: string, ms: number, signal?: AbortSignal) => Promise<O.Option<Grant>>
+  /** The fallback for a lost notification or an expired holder: `some(grant)` if the key is ours now (handed over, or free and taken). */
+  readonly poll: (key: string, token: string, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
+  /** Leaves the queue; if a handover raced the exit, passes the key on to the next waiter. */
+  readonly leave: (key: string, token: string) => TE.TaskEither<LockError, void>
+}
+
+/**
  * @example
  * import { Store } from 'leaselock'
  * import { memoryStore } from 'leaselock/memory'
@@ -63,4 +87,6 @@ export interface Store {
   readonly release: (held: Held) => TE.TaskEither<LockError, boolean>
   /** Resets the TTL only if the key still holds this grant: `some(grant)` with the new revision, or `none`. */
   readonly extend: (held: Held, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
+  /** Present when waiters can queue for a key and be handed it on release (see {@link WaitQueue}). */
+  readonly queue?: WaitQueue
 }
