@@ -113,16 +113,20 @@ export const getSection =
     return out
   }
 
+const DIGITS = /^\d+$/
+const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+/** Names of digits first, by value; then the others by code unit. A total order. */
 const byName = (a: string, b: string): number => {
-  const numeric = /^\d+$/
-  if (numeric.test(a) && numeric.test(b)) return Number(a) - Number(b) || (a < b ? -1 : a > b ? 1 : 0)
-  return a < b ? -1 : a > b ? 1 : 0
+  const da = DIGITS.test(a)
+  const db = DIGITS.test(b)
+  if (da && db) return Number(a) - Number(b) || byCodeUnit(a, b)
+  return da ? -1 : db ? 1 : byCodeUnit(a, b)
 }
 
 /**
  * The distinct names of the sub-sections under `prefix.` (`connections.a.host`
- * → `a`), in name order: numerically when both names are digits, otherwise by
- * code unit.
+ * → `a`), in name order: names made of digits first, by value (`2` before
+ * `10`), then the others by code unit.
  *
  * @example
  * import { ConfigParams, sectionNames } from 'leaselock'

@@ -148,28 +148,28 @@ const CONNECTION_KEYS = ['host', 'ip', 'port', 'uri', 'protocol', 'discovery_key
 const WHERE_KEYS = ['host', 'ip', 'port', 'uri', 'discovery_key']
 const CREDENTIAL_KEYS = ['username', 'user', 'password', 'pass', 'store_key']
 
-/** One connection section: `none` (as `undefined`) when it names no server. */
+/** One connection section (every value checked): `undefined` when it names no server. */
 const connectionOf = (fields: Fields, errors: Array<string>): ConnectionSettings | undefined => {
-  if (!WHERE_KEYS.some((k) => fields.has(k))) return undefined
   const read = reader(fields, errors)
-  return compact({
+  const connection = compact({
     host: read(NonEmptyString, 'host', 'ip'),
     port: read(Port, 'port'),
     uri: read(NonEmptyString, 'uri'),
     protocol: read(NonEmptyString, 'protocol'),
     discoveryKey: read(NonEmptyString, 'discovery_key')
   })
+  return WHERE_KEYS.some((k) => fields.has(k)) ? connection : undefined
 }
 
 /** One credential section: `undefined` when it has none of the credential keys. */
 const credentialOf = (fields: Fields, errors: Array<string>): CredentialSettings | undefined => {
-  if (!CREDENTIAL_KEYS.some((k) => fields.has(k))) return undefined
   const read = reader(fields, errors)
-  return compact({
+  const credential = compact({
     username: read(StringLike, 'username', 'user'),
     password: read(StringLike, 'password', 'pass', true),
     storeKey: read(NonEmptyString, 'store_key')
   })
+  return CREDENTIAL_KEYS.some((k) => fields.has(k)) ? credential : undefined
 }
 
 const collect = <A>(
