@@ -244,6 +244,7 @@ export const connectRedis =
     const target = describeTarget(options)
     let connected = false
     let deadlinePassed = false
+    let refused = false
     let lastError: unknown
     let client: ReturnType<typeof createClient>
     try {
@@ -255,7 +256,8 @@ export const connectRedis =
           reconnectStrategy: (retries, cause) => {
             if (connected) return Math.min(50 * 2 ** Math.min(retries, 6), RECONNECT_MAX_MS)
             lastError = cause
-            return isRefusal(cause) || deadlinePassed ? cause : CONNECT_RETRY_MS
+            refused = isRefusal(cause)
+            return refused || deadlinePassed ? cause : CONNECT_RETRY_MS
           }
         },
         ...(options.username !== undefined ? { username: options.username } : {}),
@@ -301,11 +303,10 @@ export const connectRedis =
           connected = true
           resolve(E.right({ driver: nodeRedisDriver(client, { commandTimeoutMs }), close }))
         },
-        (e: unknown) => {
+        () => {
           clearTimeout(timer)
-          lastError = e
           client.destroy()
-          resolve(E.left(failure(isRefusal(e) ? 'the server refused the connection' : 'connection failed')))
+          resolve(E.left(failure(refused ? 'the server refused the connection' : 'connection failed')))
         }
       )
     })

@@ -1,0 +1,240 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as E from 'fp-ts/lib/Either.js'
+import { createClient } from 'redis'
+import { CommandTimeoutError, RedisConnection, RedisConnectOptions, connectRedis, nodeRedisDriver } from '../adapters/node-redis.js'
+import type { DriverError } from '../src/Driver.js'
+import type { LockError } from '../src/LockError.js'
+import type { RedisReply } from '../src/redis/RedisReply.js'
+import type { RedisDriver } from '../src/redis/redisStore.js'
+import { freePort } from './support/freePort.js'
+import { RedisServer, startRedis } from './support/redisServer.js'
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+const timed = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
+  const t0 = performance.now()
+  const a = await f()
+  return [a, performance.now() - t0]
+}
+
+const connected = async (options: RedisConnectOptions): Promise<RedisConnection> => {
+  const r = await connectRedis(options)()
+  if (E.isLeft(r)) throw new Error(`connect failed: ${JSON.stringify(r.left)}`)
+  return r.right
+}
+
+const failedToConnect = async (options: RedisConnectOptions): Promise<LockError> => {
+  const r = await connectRedis(options)()
+  if (E.isRight(r)) {
+    await r.right.close()
+    throw new Error('connected, expected a failure')
+  }
+  return r.left
+}
+
+const causeText = (e: LockError): string => (e._tag === 'DriverFailure' && e.cause instanceof Error ? e.cause.message : JSON.stringify(e))
+
+const reply = async (driver: RedisDriver, command: ReadonlyArray<string>): Promise<RedisReply> => {
+  const r = await driver.send(command)()
+  if (E.isLeft(r)) throw new Error(`${command.join(' ')} failed: ${String(r.left.cause)}`)
+  return r.right
+}
+
+const failure = async (driver: RedisDriver, command: ReadonlyArray<string>): Promise<DriverError> => {
+  const r = await driver.send(command)()
+  if (E.isRight(r)) throw new Error(`${command.join(' ')} answered ${String(r.right)}, expected a failure`)
+  return r.left
+}
+
+/** Timers and sockets alive now, to check that a failed connect leaves none behind. */
+const handles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'TCPSocketWrap').length
+
+const Connect = suite('connectRedis')
+let secured: RedisServer
+
+Connect.before(async () => {
+  secured = await startRedis({ args: ['--requirepass', 's3cret pass'] })
+})
+Connect.after(async () => {
+  await secured.stop()
+})
+
+Connect('no server on the port: fails within the connect deadline, naming the target, leaving no timer or socket', async () => {
+  const port = await freePort()
+  const before = handles()
+  const [e, ms] = await timed(() => failedToConnect({ host: '127.0.0.1', port, connectTimeoutMs: 300 }))
+  assert.ok(ms >= 290 && ms < 700, `failed after ${ms} ms`)
+  assert.is(e._tag, 'DriverFailure')
+  assert.ok(e._tag === 'DriverFailure' && !e.indeterminate && e.key === `127.0.0.1:${port}`)
+  assert.match(causeText(e), `Cannot connect to Redis at 127.0.0.1:${port}: no connection within 300 ms: connect ECONNREFUSED`)
+  await sleep(150)
+  assert.ok(handles() <= before, 'no timer or socket left behind')
+})
+
+Connect('a frozen server (SIGSTOP): the handshake never answers, connect still fails on time', async () => {
+  const server = await startRedis()
+  server.pause()
+  try {
+    const [e, ms] = await timed(() => failedToConnect({ uri: server.url, connectTimeoutMs: 300 }))
+    assert.ok(ms < 700, `failed after ${ms} ms`)
+    assert.match(causeText(e), 'no connection within 300 ms')
+  } finally {
+    await server.stop()
+  }
+})
+
+Connect('password as an option, or in a redis:// URI with user and database', async () => {
+  const a = await connected({ host: secured.host, port: secured.port, password: 's3cret pass', connectTimeoutMs: 2000 })
+  assert.is(await reply(a.driver, ['PING']), 'PONG')
+  await a.close()
+
+  const b = await connected({ uri: `redis://default:${encodeURIComponent('s3cret pass')}@127.0.0.1:${secured.port}/3`, connectTimeoutMs: 2000 })
+  assert.is(await reply(b.driver, ['SET', 'db-check', 'three']), 'OK')
+  assert.match(String(await reply(b.driver, ['CLIENT', 'INFO'])), / db=3 /)
+  assert.match(String(await reply(b.driver, ['CLIENT', 'INFO'])), / user=default /)
+  await b.close()
+
+  const c = await connected({ uri: `redis://127.0.0.1:${secured.port}`, username: 'default', password: 's3cret pass', database: 3 })
+  assert.is(await reply(c.driver, ['GET', 'db-check']), 'three', 'credentials and database given beside a bare URI apply')
+  await c.close()
+})
+
+Connect('a wrong or missing password fails at once with the server message, not after the deadline', async () => {
+  const [wrong, ms] = await timed(() => failedToConnect({ host: secured.host, port: secured.port, password: 'nope', connectTimeoutMs: 3000 }))
+  assert.ok(ms < 1000, `refused after ${ms} ms`)
+  assert.match(causeText(wrong), 'the server refused the connection')
+  assert.match(causeText(wrong), /WRONGPASS|invalid username-password/)
+
+  const missing = await failedToConnect({ uri: secured.url, connectTimeoutMs: 3000 })
+  assert.match(causeText(missing), 'NOAUTH')
+  const hidden = await failedToConnect({ uri: `redis://:nope@127.0.0.1:${secured.port}`, connectTimeoutMs: 3000 })
+  assert.ok(hidden._tag === 'DriverFailure' && hidden.key === `redis://:***@127.0.0.1:${secured.port}`, 'the password is not shown')
+  assert.not.match(causeText(hidden), 'nope@')
+})
+
+Connect('a URI node-redis cannot use is a ConfigError', async () => {
+  const e = await failedToConnect({ uri: 'http://127.0.0.1:6379' })
+  assert.is(e._tag, 'ConfigError')
+  assert.ok(e._tag === 'ConfigError' && e.errors[0]!.startsWith('uri: '))
+})
+
+const Faults = suite('node-redis driver under faults')
+let server: RedisServer
+
+Faults.before(async () => {
+  server = await startRedis()
+})
+Faults.after(async () => {
+  await server.stop()
+})
+
+Faults('a frozen server: the command deadline returns an indeterminate failure; the late reply is ignored', async () => {
+  const conn = await connected({ uri: server.url, commandTimeoutMs: 200 })
+  try {
+    server.pause()
+    const [e, ms] = await timed(() => failure(conn.driver, ['SET', 'late', '1']))
+    assert.ok(ms >= 190 && ms < 500, `gave up after ${ms} ms`)
+    assert.ok(e.indeterminate, 'written, so it may have run')
+    assert.instance(e.cause, CommandTimeoutError)
+    server.resume()
+    await sleep(50)
+    assert.is(await reply(conn.driver, ['GET', 'late']), '1', 'it did run, once the server woke up')
+  } finally {
+    server.resume()
+    await conn.close()
+  }
+})
+
+Faults('close() is bounded by the command timeout even when the server is frozen', async () => {
+  const conn = await connected({ uri: server.url, commandTimeoutMs: 200 })
+  server.pause()
+  try {
+    const pending = conn.driver.send(['PING'])()
+    const [, ms] = await timed(() => conn.close())
+    assert.ok(ms < 500, `closed after ${ms} ms`)
+    const e = await pending
+    assert.ok(E.isLeft(e))
+  } finally {
+    server.resume()
+  }
+})
+
+Faults('a closed client: determinate failure', async () => {
+  const conn = await connected({ uri: server.url })
+  await conn.close()
+  const e = await failure(conn.driver, ['PING'])
+  assert.not.ok(e.indeterminate, 'never sent')
+  await conn.close()
+})
+
+Faults('server killed with a command in flight: indeterminate, no crash; offline: determinate; back after restart', async () => {
+  const conn = await connected({ uri: server.url, commandTimeoutMs: 1000 })
+  try {
+    server.pause()
+    const inFlight = conn.driver.send(['SET', 'k', 'v'])()
+    await sleep(30)
+    await server.kill()
+    const lost = await inFlight
+    assert.ok(E.isLeft(lost) && lost.left.indeterminate, 'the connection dropped after the command was written')
+    const offline = await failure(conn.driver, ['PING'])
+    assert.not.ok(offline.indeterminate, 'offline: refused before sending')
+    await server.restart()
+    let back: E.Either<DriverError, RedisReply> = E.right(null)
+    for (let i = 0; i < 60; i++) {
+      back = await conn.driver.send(['PING'])()
+      if (E.isRight(back)) break
+      await sleep(50)
+    }
+    assert.equal(back, E.right('PONG'), 'reconnected by itself')
+  } finally {
+    server.resume()
+    await conn.close()
+  }
+})
+
+Faults('a command still queued when its deadline passes is withdrawn: a determinate failure', async () => {
+  const client = createClient({ socket: { host: server.host, port: server.port, reconnectStrategy: 100 } })
+  client.on('error', () => undefined)
+  await client.connect()
+  const driver = nodeRedisDriver(client, { commandTimeoutMs: 150 })
+  try {
+    await server.kill()
+    for (let i = 0; i < 50 && client.isReady; i++) await sleep(10)
+    assert.not.ok(client.isReady)
+    const e = await failure(driver, ['SET', 'queued', '1'])
+    assert.not.ok(e.indeterminate, 'never left the offline queue')
+    assert.instance(e.cause, CommandTimeoutError)
+  } finally {
+    client.destroy()
+    await server.restart()
+  }
+})
+
+Faults('RESP3 and RESP2 replies come out the same', async () => {
+  const resp3 = await connected({ uri: server.url })
+  const client = createClient({ socket: { host: server.host, port: server.port }, RESP: 2 })
+  client.on('error', () => undefined)
+  await client.connect()
+  const resp2 = nodeRedisDriver(client)
+  try {
+    for (const driver of [resp3.driver, resp2]) {
+      await reply(driver, ['DEL', 'h', 's'])
+      await reply(driver, ['HSET', 'h', 'f', 'v'])
+      await reply(driver, ['SADD', 's', 'm'])
+      assert.equal(await reply(driver, ['HGETALL', 'h']), ['f', 'v'])
+      assert.equal(await reply(driver, ['SMEMBERS', 's']), ['m'])
+      assert.is(await reply(driver, ['EVAL', 'return false', '0']), null)
+      assert.is(await reply(driver, ['EVAL', 'return true', '0']), 1)
+      assert.is(await reply(driver, ['GET', 'missing']), null)
+      const err = await reply(driver, ['EVALSHA', 'ffffffffffffffffffffffffffffffffffffffff', '0'])
+      assert.ok(err instanceof Error && err.message.startsWith('NOSCRIPT'), 'an error reply is a reply')
+    }
+  } finally {
+    await resp3.close()
+    await client.close()
+  }
+})
+
+Connect.run()
+Faults.run()

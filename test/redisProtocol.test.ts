@@ -1,0 +1,201 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as E from 'fp-ts/lib/Either.js'
+import * as O from 'fp-ts/lib/Option.js'
+import * as TE from 'fp-ts/lib/TaskEither.js'
+import { driverError } from '../src/Driver.js'
+import type { LockError } from '../src/LockError.js'
+import { checkRedisKey, fenceKey, hashTag } from '../src/redis/keys.js'
+import { RedisReply, decodeFence, decodeFlag, isNoScript, replyErrorCause } from '../src/redis/RedisReply.js'
+import { RedisDriver, redisStore } from '../src/redis/redisStore.js'
+import { acquireScript, evalCommand, evalShaCommand, releaseScript, script } from '../src/redis/scripts.js'
+
+/** A driver that answers from a list of canned results and records what it was sent (protocol logic only; the servers are in redisStore.test.ts). */
+const scripted = (results: ReadonlyArray<E.Either<ReturnType<typeof driverError>, RedisReply>>) => {
+  const sent: Array<ReadonlyArray<string>> = []
+  let i = 0
+  const driver: RedisDriver = {
+    send: (command) => () => {
+      sent.push(command)
+      const result = results[i++]
+      return Promise.resolve(result ?? E.left(driverError(new Error('no more canned replies'), false)))
+    }
+  }
+  return { driver, sent }
+}
+
+const left = <A>(e: E.Either<LockError, A>): LockError => {
+  if (E.isRight(e)) throw new Error(`expected a Left, got ${String(e.right)}`)
+  return e.left
+}
+
+const Keys = suite('redis keys')
+
+Keys('hashTag reads the first {…} the way Redis Cluster does', () => {
+  assert.equal(hashTag('{user:1}:lock'), O.some('user:1'))
+  assert.equal(hashTag('a{b}c{d}'), O.some('b'))
+  assert.equal(hashTag('x}y{z}'), O.some('z'))
+  assert.equal(hashTag('a{}b{c}'), O.none, 'an empty first tag means the whole key is hashed')
+  assert.equal(hashTag('a{b'), O.none)
+  assert.equal(hashTag('plain'), O.none)
+})
+
+Keys('fenceKey keeps a valid tag, wraps any other key in one, refuses keys it cannot co-locate', () => {
+  assert.equal(fenceKey('jobs:nightly'), E.right('{jobs:nightly}:fence'))
+  assert.equal(fenceKey('{user:1}:lock'), E.right('{user:1}:lock:fence'))
+  assert.equal(fenceKey('a{b'), E.right('{a{b}:fence'))
+  assert.equal(hashTag('{a{b}:fence'), O.some('a{b'), 'the wrapped key hashes as the original')
+  const refused = left(fenceKey('a}b'))
+  assert.is(refused._tag, 'InvalidArgument')
+  assert.ok(refused._tag === 'InvalidArgument' && refused.message.includes('hash tag'), 'the message says why')
+  assert.ok(E.isLeft(fenceKey('x{}y')))
+})
+
+Keys('checkRedisKey: length in UTF-8 bytes, reserved :fence suffix, co-locatable counter', () => {
+  const check = checkRedisKey(8)
+  assert.equal(check('12345678'), E.right('12345678'))
+  const tooLong = left(check('ééééé'))
+  assert.ok(tooLong._tag === 'InvalidArgument' && tooLong.message.includes('10 bytes'), '5 characters, 10 bytes')
+  const reserved = left(checkRedisKey(100)('{a}:fence'))
+  assert.ok(reserved._tag === 'InvalidArgument' && reserved.message.includes('reserved'))
+  assert.ok(E.isLeft(checkRedisKey(100)('a}b')))
+  assert.ok(E.isRight(checkRedisKey(100)('{a}b}')), 'a valid tag makes a stray } harmless')
+})
+
+const Decoders = suite('redis reply decoders')
+
+Decoders('decodeFence: nil is none, a positive integer is the token, anything else a typed error', () => {
+  assert.equal(decodeFence(null), E.right(O.none))
+  assert.equal(decodeFence('1'), E.right(O.some(1n)))
+  assert.equal(decodeFence('9223372036854775807'), E.right(O.some(9223372036854775807n)), 'exact past 2^53')
+  assert.equal(decodeFence(7), E.right(O.some(7n)))
+  assert.equal(decodeFence(8n), E.right(O.some(8n)))
+  for (const bad of ['0', '-1', '01', 'OK', '', 0, -3, 1.5, 2 ** 60, 0n, [], ['1'], {}, undefined, true]) {
+    const r = decodeFence(bad)
+    assert.ok(E.isLeft(r) && r.left._tag === 'UnexpectedReply', `rejects ${String(bad)}`)
+  }
+  const err = new Error('ERR boom')
+  assert.equal(decodeFence(err), E.left({ _tag: 'ErrorReply', error: err }))
+})
+
+Decoders('decodeFlag: 1/0 as number or bigint; everything else a typed error', () => {
+  assert.equal(decodeFlag(1), E.right(true))
+  assert.equal(decodeFlag(0), E.right(false))
+  assert.equal(decodeFlag(1n), E.right(true))
+  assert.equal(decodeFlag(0n), E.right(false))
+  for (const bad of [2, -1, '1', 'OK', null, [], undefined]) assert.ok(E.isLeft(decodeFlag(bad)), `rejects ${String(bad)}`)
+})
+
+Decoders('replyErrorCause and isNoScript', () => {
+  const err = new Error('WRONGTYPE Operation against a key holding the wrong kind of value')
+  assert.is(replyErrorCause({ _tag: 'ErrorReply', error: err }), err)
+  assert.is(
+    replyErrorCause({ _tag: 'UnexpectedReply', expected: '0 or 1', reply: 'x'.repeat(100) }).message,
+    `unexpected Redis reply: expected 0 or 1, got "${'x'.repeat(40)}…"`
+  )
+  assert.match(replyErrorCause({ _tag: 'UnexpectedReply', expected: 'e', reply: [1, 2] }).message, 'an array of 2')
+  assert.match(replyErrorCause({ _tag: 'UnexpectedReply', expected: 'e', reply: 5n }).message, 'got 5n')
+  assert.match(replyErrorCause({ _tag: 'UnexpectedReply', expected: 'e', reply: new Map() }).message, '[object Map]')
+  assert.ok(isNoScript(new Error('NOSCRIPT No matching script. Please use EVAL.')))
+  assert.ok(!isNoScript(new Error('ERR NOSCRIPT')))
+  assert.ok(!isNoScript('NOSCRIPT'))
+})
+
+const Scripts = suite('redis scripts')
+
+Scripts('script() pairs source and SHA1; EVALSHA/EVAL vectors', () => {
+  assert.is(script('return 1').sha1, 'e0e1f9fabfc9d4800c877a703b823ac0578ff8db')
+  assert.equal(evalShaCommand(acquireScript, ['k', '{k}:fence'], ['tok', '100']), [
+    'EVALSHA',
+    acquireScript.sha1,
+    '2',
+    'k',
+    '{k}:fence',
+    'tok',
+    '100'
+  ])
+  assert.equal(evalCommand(releaseScript, ['k'], ['tok']), ['EVAL', releaseScript.source, '1', 'k', 'tok'])
+})
+
+const Store = suite('redisStore protocol logic (scripted driver)')
+
+Store('acquire sends EVALSHA with the lock key, its counter, token and TTL; the grant carries the fence', async () => {
+  const { driver, sent } = scripted([E.right('41')])
+  const r = await redisStore(driver).acquire('k', 'tok', 1500)()
+  assert.equal(r, E.right(O.some({ fence: 41n, validityMs: 1500, revision: '41' })))
+  assert.equal(sent, [['EVALSHA', acquireScript.sha1, '2', 'k', '{k}:fence', 'tok', '1500']])
+})
+
+Store('a NOSCRIPT reply is retried once with EVAL', async () => {
+  const { driver, sent } = scripted([E.right(new Error('NOSCRIPT No matching script')), E.right(1)])
+  const r = await redisStore(driver).release({ key: 'k', token: 'tok', revision: '1' })()
+  assert.equal(r, E.right(true))
+  assert.is(sent.length, 2)
+  assert.equal(sent[1], ['EVAL', releaseScript.source, '1', 'k', 'tok'])
+})
+
+Store('a NOSCRIPT failure from a driver that rejects on error replies is retried too', async () => {
+  const { driver, sent } = scripted([E.left(driverError(new Error('NOSCRIPT No matching script'), true)), E.right(0)])
+  const r = await redisStore(driver).extend({ key: 'k', token: 'tok', revision: '3' }, 500)()
+  assert.equal(r, E.right(O.none))
+  assert.is(sent[1]?.[0], 'EVAL')
+})
+
+Store('NOSCRIPT after EVAL is not retried again', async () => {
+  const noscript = new Error('NOSCRIPT still')
+  const { driver, sent } = scripted([E.right(noscript), E.right(noscript), E.right(1)])
+  const e = left(await redisStore(driver).release({ key: 'k', token: 't', revision: '1' })())
+  assert.is(sent.length, 2)
+  assert.ok(e._tag === 'DriverFailure' && e.cause === noscript)
+})
+
+Store('extend keeps the grant fence from the revision', async () => {
+  const { driver } = scripted([E.right(1), E.right(1)])
+  const store = redisStore(driver)
+  assert.equal(await store.extend({ key: 'k', token: 't', revision: '12' }, 900)(), E.right(O.some({ fence: 12n, validityMs: 900, revision: '12' })))
+  assert.equal(await store.extend({ key: 'k', token: 't', revision: 'x' }, 900)(), E.right(O.some({ fence: 0n, validityMs: 900, revision: 'x' })))
+})
+
+Store('transport failures keep their indeterminate flag; error replies: acquire indeterminate, release/extend not', async () => {
+  const cause = new Error('socket closed')
+  const a = left(await redisStore(scripted([E.left(driverError(cause, true))]).driver).acquire('k', 't', 100)())
+  assert.equal(a, { _tag: 'DriverFailure', key: 'k', cause, indeterminate: true })
+  const b = left(await redisStore(scripted([E.left(driverError(cause, false))]).driver).release({ key: 'k', token: 't', revision: '1' })())
+  assert.equal(b, { _tag: 'DriverFailure', key: 'k', cause, indeterminate: false })
+
+  const wrongType = new Error('WRONGTYPE Operation against a key holding the wrong kind of value')
+  const c = left(await redisStore(scripted([E.right(wrongType)]).driver).acquire('k', 't', 100)())
+  assert.ok(c._tag === 'DriverFailure' && c.indeterminate && c.cause === wrongType)
+  const d = left(await redisStore(scripted([E.right(wrongType)]).driver).release({ key: 'k', token: 't', revision: '1' })())
+  assert.ok(d._tag === 'DriverFailure' && !d.indeterminate)
+  const f = left(await redisStore(scripted([E.right(wrongType)]).driver).extend({ key: 'k', token: 't', revision: '1' }, 10)())
+  assert.ok(f._tag === 'DriverFailure' && !f.indeterminate)
+})
+
+Store('an unexpected reply is an indeterminate failure that says what came back', async () => {
+  const e = left(await redisStore(scripted([E.right('OK')]).driver).release({ key: 'k', token: 't', revision: '1' })())
+  assert.ok(e._tag === 'DriverFailure' && e.indeterminate)
+  assert.ok(e._tag === 'DriverFailure' && e.cause instanceof Error && e.cause.message.includes('expected 0 or 1, got "OK"'))
+})
+
+Store('a key that cannot get a co-located counter is refused before any I/O', async () => {
+  const { driver, sent } = scripted([])
+  const store = redisStore(driver, { maxKeyBytes: 16 })
+  assert.ok(E.isLeft(store.checkKey('a}b')))
+  assert.ok(E.isLeft(store.checkKey('x'.repeat(17))))
+  assert.ok(E.isRight(store.checkKey('x'.repeat(16))))
+  assert.equal(store.checkTtl(1), E.right(1))
+  assert.ok(E.isLeft(await store.acquire('a}b', 't', 100)()))
+  assert.is(sent.length, 0)
+})
+
+Store('a driver may be any TaskEither function', async () => {
+  const store = redisStore({ send: () => TE.right(null) })
+  assert.equal(await store.acquire('k', 't', 10)(), E.right(O.none))
+  assert.is(store.name, 'redis')
+})
+
+Keys.run()
+Decoders.run()
+Scripts.run()
+Store.run()
