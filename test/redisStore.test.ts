@@ -24,7 +24,7 @@ const ioredisDriver = (redis: Redis): RedisDriver => ({
   send: ([command, ...args]) => () =>
     redis.call(command ?? '', args).then(
       (reply) => E.right(reply as RedisReply),
-      (e: unknown) => (e instanceof ReplyError ? E.right(e) : E.left(driverError(e, true)))
+      (e: unknown) => (e instanceof ReplyError ? E.right(e as Error) : E.left(driverError(e, true)))
     )
 })
 

@@ -35,7 +35,7 @@ import { Script, acquireScript, evalCommand, evalShaCommand, extendScript, relea
  *   send: ([command, ...args]) => () =>
  *     redis.call(command, args).then(
  *       (reply) => E.right(reply as RedisReply),
- *       (e: unknown) => (e instanceof ReplyError ? E.right(e) : E.left(driverError(e, true)))
+ *       (e: unknown) => (e instanceof ReplyError ? E.right(e as Error) : E.left(driverError(e, true)))
  *     )
  * })
  * const lock = makeLock(redisStore(ioredisDriver(new Redis())))
