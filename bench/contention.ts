@@ -1,0 +1,189 @@
+/**
+ * The contention scenario, parent side: forks W worker processes that fight
+ * for one key, starts them together, collects the timestamps each recorded
+ * and computes the figures on the shared timeline.
+ *
+ * @since 0.1.0
+ */
+import { ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { ContentionFigures, WorkerRecord, contentionFigures } from './stats.js'
+import type { Endpoints } from './servers.js'
+import type { Outcome, Progress } from './scenarios.js'
+
+/**
+ * What a worker is told when it is forked.
+ *
+ * @since 0.1.0
+ */
+export interface WorkerSetup {
+  readonly contestant: string
+  readonly endpoints: Endpoints
+  readonly key: string
+  readonly ttlMs: number
+  readonly timeoutMs: number
+  readonly holdMs: number
+  readonly pauseMs: number
+}
+
+/**
+ * Messages between the parent and a worker (over the IPC channel).
+ *
+ * @since 0.1.0
+ */
+export type ToWorker = { readonly type: 'setup'; readonly setup: WorkerSetup } | { readonly type: 'go'; readonly startAt: number; readonly endAt: number }
+
+/**
+ * @since 0.1.0
+ */
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'done'; readonly record: WorkerRecord }
+  | { readonly type: 'failed'; readonly error: string }
+
+/**
+ * Milliseconds on a timeline all processes of this machine share:
+ * `performance.timeOrigin + performance.now()`.
+ *
+ * @example
+ * import { sharedNow } from './contention.js'
+ * assert.ok(Math.abs(sharedNow() - Date.now()) < 1000)
+ *
+ * @since 0.1.0
+ */
+export const sharedNow = (): number => performance.timeOrigin + performance.now()
+
+/**
+ * @since 0.1.0
+ */
+export interface ContentionOptions {
+  readonly workers: number
+  readonly holdMs: number
+  readonly pauseMs: number
+  readonly durationMs: number
+  readonly ttlMs: number
+  readonly timeoutMs: number
+  readonly prefix: string
+}
+
+/**
+ * The figures of one contention run, with the settings that produced them.
+ *
+ * @since 0.1.0
+ */
+export interface ContentionResult extends ContentionFigures {
+  readonly run: { readonly workers: number; readonly holdMs: number; readonly pauseMs: number; readonly durationMs: number }
+}
+
+const workerScript = (): string => {
+  const self = fileURLToPath(import.meta.url)
+  return self.replace(/contention\.([cm]?[jt]s)$/, 'worker.$1')
+}
+
+/** Resolves with the next message of a type, or rejects on exit or after `ms`. */
+const expect = <T extends FromWorker['type']>(
+  child: ChildProcess,
+  type: T,
+  ms: number
+): Promise<Extract<FromWorker, { type: T }>> =>
+  new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+    }
+    const onMessage = (m: FromWorker): void => {
+      if (m.type === type) {
+        cleanup()
+        resolve(m as Extract<FromWorker, { type: T }>)
+      } else if (m.type === 'failed') {
+        cleanup()
+        reject(new Error(m.error))
+      }
+    }
+    const onExit = (code: number | null): void => {
+      cleanup()
+      reject(new Error(`worker exited (${code}) before '${type}'`))
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`worker sent no '${type}' within ${ms} ms`))
+    }, ms)
+    child.on('message', onMessage)
+    child.once('exit', onExit)
+  })
+
+const exited = (child: ChildProcess, ms: number): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL')
+        }, ms)
+        child.once('exit', () => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+
+/**
+ * Runs the contention scenario for one contestant. Workers connect and warm up
+ * before the common start, stop starting attempts at the end of the window and
+ * report every attempt; the figures cover the window only.
+ *
+ * @example
+ * import { contention } from './contention.js'
+ * const result = await contention('redlock', { redisUrl: 'redis://127.0.0.1:6379' }, {
+ *   workers: 4, holdMs: 2, pauseMs: 1, durationMs: 2000, ttlMs: 5000, timeoutMs: 10000, prefix: 'bench'
+ * }, console.error)
+ *
+ * @since 0.1.0
+ */
+export const contention = async (
+  contestant: string,
+  endpoints: Endpoints,
+  options: ContentionOptions,
+  progress: Progress
+): Promise<Outcome<ContentionResult>> => {
+  const setup: WorkerSetup = {
+    contestant,
+    endpoints,
+    key: `${options.prefix}:contention:${contestant}`,
+    ttlMs: options.ttlMs,
+    timeoutMs: options.timeoutMs,
+    holdMs: options.holdMs,
+    pauseMs: options.pauseMs
+  }
+  const children = Array.from({ length: options.workers }, () =>
+    fork(workerScript(), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  )
+  try {
+    const ready = children.map((child) => expect(child, 'ready', 20_000))
+    for (const child of children) child.send({ type: 'setup', setup } satisfies ToWorker)
+    await Promise.all(ready)
+    const startAt = sharedNow() + 100
+    const endAt = startAt + options.durationMs
+    const done = children.map((child) => expect(child, 'done', options.durationMs + options.timeoutMs + 20_000))
+    for (const child of children) child.send({ type: 'go', startAt, endAt } satisfies ToWorker)
+    const records = (await Promise.all(done)).map((m) => m.record)
+    const figures = contentionFigures(records, [startAt, endAt])
+    progress(
+      `  contention ${contestant}: busy ${(figures.busy * 100).toFixed(1)}%, wait p99 ${figures.waitMs.p99.toFixed(1)} ms, ` +
+        `${figures.acquisitions} acquisitions, ${figures.overlaps.count} overlaps`
+    )
+    return {
+      ok: true,
+      figures: {
+        ...figures,
+        run: { workers: options.workers, holdMs: options.holdMs, pauseMs: options.pauseMs, durationMs: options.durationMs }
+      }
+    }
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e)
+    progress(`  contention ${contestant}: failed: ${error}`)
+    return { ok: false, error }
+  } finally {
+    for (const child of children) if (child.connected) child.disconnect()
+    await Promise.all(children.map((child) => exited(child, 5_000)))
+  }
+}

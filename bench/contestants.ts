@@ -1,0 +1,138 @@
+/**
+ * Everything the benchmark measures, as data: which library, on which backend
+ * and client, compared with which floor, and whether it takes part in the
+ * multi-process contention scenario. Worker processes look contestants up here
+ * by id, so the parent and the workers always build the same thing.
+ *
+ * @since 0.1.0
+ */
+import { Backend, Kind, Locker } from './locker.js'
+import { rawIoredis, rawMemjs, rawNodeRedis } from './floors.js'
+import { mutexPeer, redlockPeer } from './peers.js'
+import { oursMemory } from './ours.js'
+import type { Endpoints } from './servers.js'
+
+/**
+ * @since 0.1.0
+ */
+export interface Contestant {
+  /** Stable id, used in the JSON and by the workers. */
+  readonly id: string
+  /** What the table and the chart call it. */
+  readonly label: string
+  readonly kind: Kind
+  readonly backend: Backend
+  /** The client library underneath. */
+  readonly client: string
+  /** The id of the raw-client floor this one is compared with. */
+  readonly floor?: string
+  /** Whether it runs in the contention scenario (a lock that can wait, shared between processes). */
+  readonly contends: boolean
+  readonly open: (endpoints: Endpoints) => Promise<Locker>
+}
+
+const need = (what: string, value: string | undefined): string => {
+  if (value === undefined) throw new Error(`${what} is not available in this run`)
+  return value
+}
+
+/**
+ * All contestants, in the order the table shows them.
+ *
+ * @example
+ * import { contestants } from './contestants.js'
+ * assert.ok(contestants.some((c) => c.id === 'redlock'))
+ *
+ * @since 0.1.0
+ */
+export const contestants: ReadonlyArray<Contestant> = [
+  {
+    id: 'leaselock-memory',
+    label: 'leaselock memory',
+    kind: 'ours',
+    backend: 'memory',
+    client: 'in-process',
+    contends: false,
+    open: () => oursMemory()
+  },
+  {
+    id: 'raw-node-redis',
+    label: 'raw node-redis',
+    kind: 'floor',
+    backend: 'redis',
+    client: 'node-redis',
+    contends: false,
+    open: (e) => rawNodeRedis(need('Redis', e.redisUrl))
+  },
+  {
+    id: 'raw-ioredis',
+    label: 'raw ioredis',
+    kind: 'floor',
+    backend: 'redis',
+    client: 'ioredis',
+    contends: false,
+    open: (e) => rawIoredis(need('Redis', e.redisUrl))
+  },
+  {
+    id: 'redlock',
+    label: 'redlock 5',
+    kind: 'peer',
+    backend: 'redis',
+    client: 'ioredis',
+    floor: 'raw-ioredis',
+    contends: true,
+    open: (e) => redlockPeer(need('Redis', e.redisUrl))
+  },
+  {
+    id: 'redis-semaphore',
+    label: 'redis-semaphore Mutex',
+    kind: 'peer',
+    backend: 'redis',
+    client: 'ioredis',
+    floor: 'raw-ioredis',
+    contends: true,
+    open: (e) => mutexPeer(need('Redis', e.redisUrl))
+  },
+  {
+    id: 'raw-memjs',
+    label: 'raw memjs',
+    kind: 'floor',
+    backend: 'memcached',
+    client: 'memjs',
+    contends: false,
+    open: (e) => rawMemjs(need('Memcached', e.memcachedServers))
+  }
+]
+
+/**
+ * The contestant with this id.
+ *
+ * @example
+ * import { contestant } from './contestants.js'
+ * assert.strictEqual(contestant('raw-memjs').backend, 'memcached')
+ *
+ * @since 0.1.0
+ */
+export const contestant = (id: string): Contestant => {
+  const found = contestants.find((c) => c.id === id)
+  if (found === undefined) throw new Error(`unknown contestant ${id}`)
+  return found
+}
+
+/**
+ * The contestants a run can measure: their backend was asked for and is up.
+ *
+ * @example
+ * import { available } from './contestants.js'
+ * assert.ok(available(['memory'], {}).every((c) => c.backend === 'memory'))
+ *
+ * @since 0.1.0
+ */
+export const available = (backends: ReadonlyArray<Backend>, endpoints: Endpoints): ReadonlyArray<Contestant> =>
+  contestants.filter(
+    (c) =>
+      backends.includes(c.backend) &&
+      (c.backend === 'memory' ||
+        (c.backend === 'redis' && endpoints.redisUrl !== undefined) ||
+        (c.backend === 'memcached' && endpoints.memcachedServers !== undefined))
+  )

@@ -1,0 +1,51 @@
+/**
+ * leaselock's contestants, one function per backend. This is the only place
+ * that builds our locks, so a different acquisition path (for example
+ * wake-on-release on Redis) is switched on here for every scenario at once.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import { Lock, makeLock } from '../src/Lock.js'
+import { message } from '../src/LockError.js'
+import { memoryStore } from '../adapters/memory.js'
+import { Locker } from './locker.js'
+
+/**
+ * Drives a {@link Lock} as a {@link Locker}: `acquire(key, ttl, timeout)` as a
+ * user would call it, `Timeout` as `undefined`, any other error as a rejection.
+ *
+ * @example
+ * import { makeLock } from '../src/Lock.js'
+ * import { memoryStore } from '../adapters/memory.js'
+ * import { lockerOf } from './ours.js'
+ * const locker = lockerOf(makeLock(memoryStore()), async () => undefined)
+ *
+ * @since 0.1.0
+ */
+export const lockerOf = (lock: Lock, close: () => Promise<void>): Locker => ({
+  acquire: async (key, ttlMs, timeoutMs) => {
+    const acquired = await lock.acquire(key, ttlMs, timeoutMs)()
+    if (E.isLeft(acquired)) {
+      if (acquired.left._tag === 'Timeout') return undefined
+      throw new Error(`leaselock ${lock.store.name}: ${message(acquired.left)}`)
+    }
+    const lease = acquired.right
+    return async () => {
+      const released = await lock.release(lease)()
+      if (E.isLeft(released)) throw new Error(`leaselock ${lock.store.name}: ${message(released.left)}`)
+    }
+  },
+  close
+})
+
+/**
+ * leaselock on the in-process memory store.
+ *
+ * @example
+ * import { oursMemory } from './ours.js'
+ * const locker = await oursMemory()
+ *
+ * @since 0.1.0
+ */
+export const oursMemory = async (): Promise<Locker> => lockerOf(makeLock(memoryStore()), async () => undefined)

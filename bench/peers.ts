@@ -1,0 +1,104 @@
+/**
+ * The peers, each on its own ioredis client and used the way its README shows:
+ * node-redlock 5 (`redlock.acquire([key], ttl)` / `lock.release()`) and
+ * redis-semaphore's `Mutex` (`new Mutex(client, key)`, `acquire()` /
+ * `release()`). Their retry settings are the README's; only the TTL (and the
+ * Mutex's acquire timeout) are set to the scenario's, as for every contestant.
+ *
+ * @since 0.1.0
+ */
+import Redlock, { ExecutionError, ResourceLockedError } from 'redlock'
+import { Mutex, TimeoutError } from 'redis-semaphore'
+import { Locker } from './locker.js'
+import { connectIoredis, quitIoredis } from './floors.js'
+
+/**
+ * The settings object of redlock's README (retry 10 times, every 200 ms plus up
+ * to 200 ms of jitter).
+ *
+ * @example
+ * import { redlockReadmeSettings } from './peers.js'
+ * assert.strictEqual(redlockReadmeSettings.retryCount, 10)
+ *
+ * @since 0.1.0
+ */
+export const redlockReadmeSettings = {
+  driftFactor: 0.01,
+  retryCount: 10,
+  retryDelay: 200,
+  retryJitter: 200,
+  automaticExtensionThreshold: 500
+} as const
+
+/**
+ * node-redlock on one ioredis client. Giving up after its retries is
+ * `undefined`; any other failure rejects.
+ *
+ * @example
+ * import { redlockPeer } from './peers.js'
+ * const locker = await redlockPeer('redis://127.0.0.1:6379')
+ * await locker.close()
+ *
+ * @since 0.1.0
+ */
+export const redlockPeer = async (url: string): Promise<Locker> => {
+  const client = await connectIoredis(url)
+  const redlock = new Redlock([client], redlockReadmeSettings)
+  const errors: unknown[] = []
+  redlock.on('error', (error: unknown) => {
+    if (!(error instanceof ResourceLockedError)) errors.push(error)
+  })
+  return {
+    acquire: async (key, ttlMs) => {
+      try {
+        const lock = await redlock.acquire([key], ttlMs)
+        return async () => {
+          await lock.release()
+        }
+      } catch (e) {
+        if (e instanceof ExecutionError && errors.length === 0) return undefined
+        throw e
+      }
+    },
+    close: () => quitIoredis(client)
+  }
+}
+
+/**
+ * redis-semaphore's `Mutex` on one ioredis client, a new `Mutex` per critical
+ * section as in its README. A timeout is `undefined`; a lost lock fails the
+ * next release.
+ *
+ * @example
+ * import { mutexPeer } from './peers.js'
+ * const locker = await mutexPeer('redis://127.0.0.1:6379')
+ * await locker.close()
+ *
+ * @since 0.1.0
+ */
+export const mutexPeer = async (url: string): Promise<Locker> => {
+  const client = await connectIoredis(url)
+  return {
+    acquire: async (key, ttlMs, timeoutMs) => {
+      let lost: unknown
+      const mutex = new Mutex(client, key, {
+        lockTimeout: ttlMs,
+        acquireTimeout: timeoutMs,
+        onLockLost: (e) => {
+          lost = e
+        }
+      })
+      try {
+        await mutex.acquire()
+      } catch (e) {
+        if (e instanceof TimeoutError) return undefined
+        throw e
+      }
+      return async () => {
+        await mutex.release()
+        if (lost !== undefined) throw lost
+      }
+    },
+    close: () => quitIoredis(client)
+  }
+}

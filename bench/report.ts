@@ -1,0 +1,288 @@
+/**
+ * The benchmark's results as one value, the targets checked against them, and
+ * the plain-text tables printed on stdout (all pure).
+ *
+ * @since 0.1.0
+ */
+import type { Settings } from './args.js'
+import type { ContentionResult } from './contention.js'
+import type { Backend, Kind } from './locker.js'
+import type { LatencyFigures, Outcome, ThroughputFigures } from './scenarios.js'
+import { ratio } from './stats.js'
+
+/**
+ * A contestant as the results describe it.
+ *
+ * @since 0.1.0
+ */
+export interface Entry {
+  readonly id: string
+  readonly label: string
+  readonly kind: Kind
+  readonly backend: Backend
+  readonly client: string
+  readonly floor?: string
+}
+
+/**
+ * A target from the issues, checked against this run.
+ *
+ * @since 0.1.0
+ */
+export interface Target {
+  readonly name: string
+  readonly goal: string
+  readonly measured: string
+  /** `null` when this run could not measure it. */
+  readonly met: boolean | null
+}
+
+/**
+ * Everything one run measured; this is the JSON file.
+ *
+ * @since 0.1.0
+ */
+export interface Results {
+  readonly generatedAt: string
+  readonly settings: Settings
+  readonly machine: Readonly<Record<string, string | number>>
+  readonly servers: { readonly notes: ReadonlyArray<string>; readonly versions: Readonly<Record<string, string>> }
+  readonly libraries: Readonly<Record<string, string>>
+  readonly contestants: ReadonlyArray<Entry>
+  readonly latency: Readonly<Record<string, Outcome<LatencyFigures>>>
+  readonly throughput: Readonly<Record<string, Outcome<ThroughputFigures>>>
+  readonly contention: Readonly<Record<string, Outcome<ContentionResult>>>
+  readonly definitions: Readonly<Record<string, string>>
+}
+
+/**
+ * What each figure means, written into the JSON and under the tables.
+ *
+ * @example
+ * import { definitions } from './report.js'
+ * assert.ok(definitions.busy.includes('waiting'))
+ *
+ * @since 0.1.0
+ */
+export const definitions = {
+  latency:
+    'Uncontended acquire + release, one pair at a time on one key, after a warm-up; contestants interleaved in rounds. ' +
+    'Percentiles are nearest-rank. ops/s = 1000 / mean.',
+  floor:
+    'The raw client doing only the round trips a safe lock needs, with a fresh 128-bit token: ' +
+    'node-redis and ioredis SET NX PX + EVALSHA compare-and-delete; memjs binary ADD + DELETE with the CAS from ADD.',
+  ratio: 'x floor = the figure divided by the same figure of its client\'s floor (latency), or floor ops/s divided by its ops/s (throughput); 1.00 = no overhead.',
+  throughput: 'N concurrent lockers in one process, each on its own key, over one client, until the fixed number of pairs is done.',
+  busy:
+    'Contention busy %: of the time inside the window when at least one worker was waiting for the lock ' +
+    '(from calling acquire to getting it or giving up), the share during which some worker was inside its critical ' +
+    'section (from acquire resolving to calling release). 100% = the lock never sat free while someone wanted it.',
+  wait: 'Wait: per attempt, from calling acquire until it resolved (with the lock, or giving up).',
+  shares: 'Shares: acquisitions per worker; max dev = largest |count - mean| / mean.',
+  overlaps: 'Overlaps: critical sections of different workers that intersect on the shared timeline (performance.timeOrigin + performance.now()); must be 0.'
+} as const
+
+const ok = <A>(o: Outcome<A> | undefined): A | undefined => (o !== undefined && o.ok ? o.figures : undefined)
+
+/**
+ * `value / floor` of a latency statistic, for `id` against its floor (or another contestant).
+ *
+ * @example
+ * import { latencyRatio } from './report.js'
+ * latencyRatio({}, 'a', 'b', 'p50')
+ *
+ * @since 0.1.0
+ */
+export const latencyRatio = (
+  latency: Results['latency'],
+  id: string,
+  base: string | undefined,
+  stat: 'p50' | 'p99' | 'mean'
+): number => (base === undefined ? Number.NaN : ratio(ok(latency[id])?.[stat], ok(latency[base])?.[stat]))
+
+/**
+ * Floor ops/s divided by `id`'s ops/s: how many times the floor's cost `id` pays.
+ *
+ * @example
+ * import { throughputRatio } from './report.js'
+ * throughputRatio({}, 'a', 'b')
+ *
+ * @since 0.1.0
+ */
+export const throughputRatio = (throughput: Results['throughput'], id: string, base: string | undefined): number =>
+  base === undefined ? Number.NaN : ratio(ok(throughput[base])?.opsPerSec, ok(throughput[id])?.opsPerSec)
+
+const OURS_REDIS = 'leaselock-redis'
+const OURS_MEMCACHED = 'leaselock-memcached'
+
+const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : '-')
+
+/**
+ * The targets of issues 5 and 7, checked against a run.
+ *
+ * @example
+ * import { targets } from './report.js'
+ * const r = { latency: {}, throughput: {}, contention: {} }
+ * assert.ok(targets(r).every((t) => t.met === null))
+ *
+ * @since 0.1.0
+ */
+export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention'>): ReadonlyArray<Target> => {
+  const floorTarget = (id: string, floor: string, name: string): Target => {
+    const p50 = latencyRatio(r.latency, id, floor, 'p50')
+    const mean = latencyRatio(r.latency, id, floor, 'mean')
+    return {
+      name,
+      goal: '<= 1.10x floor (p50 and mean)',
+      measured: `p50 ${fx(p50)}x, mean ${fx(mean)}x`,
+      met: Number.isFinite(p50) && Number.isFinite(mean) ? p50 <= 1.1 && mean <= 1.1 : null
+    }
+  }
+  const c = ok(r.contention[OURS_REDIS])
+  const contended = Object.entries(r.contention).flatMap(([id, o]) => (o.ok ? [[id, o.figures] as const] : []))
+  return [
+    floorTarget(OURS_REDIS, 'raw-node-redis', 'Redis acquire+release vs raw node-redis'),
+    floorTarget(OURS_MEMCACHED, 'raw-memjs', 'Memcached acquire+release vs raw memjs'),
+    {
+      name: 'Redis contention: busy',
+      goal: '>= 80%',
+      measured: c === undefined ? '-' : `${fx(c.busy * 100, 1)}%`,
+      met: c === undefined ? null : c.busy >= 0.8
+    },
+    {
+      name: 'Redis contention: wait p99',
+      goal: '<= 15 ms',
+      measured: c === undefined ? '-' : `${fx(c.waitMs.p99, 1)} ms`,
+      met: c === undefined ? null : c.waitMs.p99 <= 15
+    },
+    {
+      name: 'Redis contention: shares',
+      goal: 'every worker within +-10% of the mean',
+      measured: c === undefined ? '-' : `${c.shares.counts.join('/')} (max dev ${fx(c.shares.maxDeviation * 100, 1)}%)`,
+      met: c === undefined ? null : c.shares.maxDeviation <= 0.1
+    },
+    {
+      name: 'Overlaps, every contestant',
+      goal: '0',
+      measured: contended.length === 0 ? '-' : contended.map(([id, f]) => `${id} ${f.overlaps.count}`).join(', '),
+      met: contended.length === 0 ? null : contended.every(([, f]) => f.overlaps.count === 0)
+    }
+  ]
+}
+
+/**
+ * Lays out rows under a header: text columns left-aligned, the others right-aligned.
+ *
+ * @example
+ * import { table } from './report.js'
+ * assert.strictEqual(table(['a', 'n'], [['x', '1']], 1), 'a  n\n-  -\nx  1')
+ *
+ * @since 0.1.0
+ */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>, textColumns: number): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: ReadonlyArray<string>): string =>
+    cells
+      .map((cell, i) => (i < textColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+const us = (ms: number | undefined): string =>
+  ms === undefined || !Number.isFinite(ms) ? '-' : ms * 1000 >= 100 ? String(Math.round(ms * 1000)) : (ms * 1000).toFixed(1)
+const int = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : String(Math.round(x)))
+const xr = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '')
+
+/**
+ * The tables printed on stdout: latency, throughput, contention, targets, then the definitions.
+ *
+ * @example
+ * import { render } from './report.js'
+ * // render(results) -> multi-line text
+ *
+ * @since 0.1.0
+ */
+export const render = (r: Results): string => {
+  const name = (e: Entry): string => `${e.label}${e.kind === 'ours' ? ' *' : ''}`
+  const failed = (o: Outcome<unknown> | undefined): string => (o !== undefined && !o.ok ? `failed: ${o.error}` : '')
+  const nodeRedis = (e: Entry): string | undefined => (e.backend === 'redis' ? 'raw-node-redis' : undefined)
+  const withLatency = r.contestants.filter((e) => r.latency[e.id] !== undefined)
+  const withThroughput = r.contestants.filter((e) => r.throughput[e.id] !== undefined)
+  const contenders = r.contestants.filter((e) => r.contention[e.id] !== undefined)
+
+  const latency = table(
+    ['library', 'backend', 'client', 'p50 us', 'p99 us', 'mean us', 'ops/s', 'p50 x floor', 'mean x floor', 'p50 x node-redis', ''],
+    withLatency.map((e) => {
+      const f = ok(r.latency[e.id])
+      return [
+        name(e), e.backend, e.client, us(f?.p50), us(f?.p99), us(f?.mean), int(f?.opsPerSec),
+        xr(latencyRatio(r.latency, e.id, e.floor, 'p50')),
+        xr(latencyRatio(r.latency, e.id, e.floor, 'mean')),
+        xr(latencyRatio(r.latency, e.id, nodeRedis(e), 'p50')),
+        failed(r.latency[e.id])
+      ]
+    }),
+    3
+  )
+  const throughput = table(
+    ['library', 'backend', 'client', 'ops/s', 'p50 us', 'p99 us', 'cost x floor', 'cost x node-redis', ''],
+    withThroughput.map((e) => {
+      const f = ok(r.throughput[e.id])
+      return [
+        name(e), e.backend, e.client, int(f?.opsPerSec), us(f?.latencyMs.p50), us(f?.latencyMs.p99),
+        xr(throughputRatio(r.throughput, e.id, e.floor)),
+        xr(throughputRatio(r.throughput, e.id, nodeRedis(e))),
+        failed(r.throughput[e.id])
+      ]
+    }),
+    3
+  )
+  const contention = table(
+    ['library', 'backend', 'busy %', 'wait p50 ms', 'p99 ms', 'max ms', 'acq/s', 'shares per worker', 'max dev', 'gave up', 'overlaps', ''],
+    contenders.map((e) => {
+      const f = ok(r.contention[e.id])
+      return [
+        name(e), e.backend,
+        f === undefined ? '-' : fx(f.busy * 100, 1),
+        f === undefined ? '-' : fx(f.waitMs.p50, 1),
+        f === undefined ? '-' : fx(f.waitMs.p99, 1),
+        f === undefined ? '-' : fx(f.waitMs.max, 1),
+        int(f?.rate),
+        f === undefined ? '-' : f.shares.counts.join('/'),
+        f === undefined ? '-' : `${fx(f.shares.maxDeviation * 100, 1)}%`,
+        f === undefined ? '-' : String(f.failures),
+        f === undefined ? '-' : String(f.overlaps.count),
+        failed(r.contention[e.id])
+      ]
+    }),
+    2
+  )
+  const checks = table(
+    ['target', 'goal', 'measured', 'verdict'],
+    targets(r).map((t) => [t.name, t.goal, t.measured, t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED']),
+    4
+  )
+  const s = r.settings
+  const sections = [
+    `leaselock benchmark, ${r.generatedAt}${s.quick ? ' (quick)' : ''}`,
+    `machine: ${Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    ...r.servers.notes.map((n) => `server ${n}`),
+    `libraries: ${Object.entries(r.libraries).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    '',
+    `1-3. Uncontended acquire + release latency (${s.iterations} pairs each; * = leaselock)`,
+    latency,
+    '',
+    `4. Throughput (${s.concurrency} concurrent lockers on distinct keys, ${s.ops} pairs each)`,
+    throughput,
+    '',
+    `5. Contention (${s.workers} processes, one key, hold ${s.holdMs} ms, pause ${s.pauseMs} ms, ${s.durationMs} ms each)`,
+    contenders.length === 0 ? '(no backend shared between processes in this run)' : contention,
+    '',
+    'Targets',
+    checks,
+    '',
+    ...Object.values(r.definitions).map((d) => `- ${d}`)
+  ]
+  return sections.join('\n')
+}
