@@ -18,6 +18,8 @@ export interface Panel {
   readonly rows: ReadonlyArray<{ readonly label: string; readonly values: ReadonlyArray<number>; readonly note?: string }>
   /** Fixed axis maximum (e.g. 100 for percentages); otherwise from the data. */
   readonly max?: number
+  /** A logarithmic axis (powers of ten) for values spanning several orders of magnitude. */
+  readonly log?: boolean
   /** A dashed reference line, e.g. a target. */
   readonly marker?: { readonly value: number; readonly label: string }
   /** Formats a bar's value label. */
@@ -43,22 +45,51 @@ export const niceStep = (max: number, ticks: number): number => {
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * magnitude
 }
 
-const WIDTH = 960
+const WIDTH = 980
 const LEFT = 250
-const RIGHT = 110
+const RIGHT = 140
 const BAR = 14
 const GAP = 12
 
 const tickLabel = (x: number): string => (x >= 1e6 ? `${x / 1e6}M` : x >= 1e4 ? `${x / 1e3}k` : String(Number(x.toPrecision(6))))
 
+interface Axis {
+  readonly max: number
+  readonly ticks: ReadonlyArray<number>
+  /** Where a value sits along the axis, 0 to 1 (clamped). */
+  readonly position: (v: number) => number
+}
+
+const clamp01 = (x: number): number => Math.min(Math.max(x, 0), 1)
+
+const linearAxis = (dataMax: number): Axis => {
+  const step = niceStep(dataMax, 5)
+  const max = Math.max(step, Math.ceil(dataMax / step - 1e-9) * step)
+  return {
+    max,
+    ticks: Array.from({ length: Math.round(max / step) + 1 }, (_, i) => i * step),
+    position: (v) => clamp01(v / max)
+  }
+}
+
+const logAxis = (values: ReadonlyArray<number>): Axis => {
+  const lo = Math.floor(Math.log10(Math.min(...values, 1)))
+  const hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(...values, 10))))
+  return {
+    max: Math.pow(10, hi),
+    ticks: Array.from({ length: hi - lo + 1 }, (_, i) => Math.pow(10, lo + i)),
+    position: (v) => (v > 0 ? clamp01((Math.log10(v) - lo) / (hi - lo)) : 0)
+  }
+}
+
 /** Renders one panel at vertical offset `top`; returns its SVG and height. */
 const panel = (p: Panel, top: number): { svg: string; height: number } => {
   const plotWidth = WIDTH - LEFT - RIGHT
-  const finite = p.rows.flatMap((r) => r.values.filter((v) => Number.isFinite(v)))
+  const finite = p.rows.flatMap((r) => r.values.filter((v) => Number.isFinite(v) && (p.log !== true || v > 0)))
   const dataMax = Math.max(p.marker?.value ?? 0, ...finite, 0)
-  const step = niceStep(p.max ?? dataMax, 5)
-  const axisMax = p.max ?? Math.max(step, Math.ceil(dataMax / step) * step)
-  const x = (v: number): number => LEFT + (Math.min(Math.max(v, 0), axisMax) / axisMax) * plotWidth
+  const axis = p.log === true ? logAxis(finite) : linearAxis(p.max ?? dataMax)
+  const x = (v: number): number => LEFT + axis.position(v) * plotWidth
+  const axisMax = axis.max
   const rowHeight = p.series.length * BAR + GAP
   const legendY = top + 44
   const plotTop = top + 62
@@ -70,7 +101,7 @@ const panel = (p: Panel, top: number): { svg: string; height: number } => {
     out.push(`<rect x="${lx}" y="${legendY - 10}" width="12" height="12" fill="${s.color}"/>`)
     out.push(`<text x="${lx + 18}" y="${legendY}" class="legend">${escape(s.name)}</text>`)
   })
-  for (let t = 0; t <= axisMax + step / 1e6; t += step) {
+  for (const t of axis.ticks) {
     out.push(`<line x1="${x(t)}" y1="${plotTop}" x2="${x(t)}" y2="${plotTop + plotHeight}" class="grid"/>`)
     out.push(`<text x="${x(t)}" y="${plotTop + plotHeight + 16}" class="tick" text-anchor="middle">${tickLabel(t)}</text>`)
   }
@@ -162,7 +193,8 @@ export const resultsChart = (r: Results): string => {
   if (latency.length > 0)
     panels.push({
       title: 'Uncontended acquire + release latency (lower is better)',
-      axis: 'microseconds per acquire + release pair',
+      axis: 'microseconds per acquire + release pair (log scale)',
+      log: true,
       series: [
         { name: 'p50', color: '#2c6fbb' },
         { name: 'p99', color: '#9cc3ea' }

@@ -9,7 +9,7 @@
 import { Backend, Kind, Locker } from './locker.js'
 import { rawIoredis, rawMemjs, rawNodeRedis } from './floors.js'
 import { mutexPeer, redlockPeer } from './peers.js'
-import { oursMemory } from './ours.js'
+import { oursMemory, oursRedis } from './ours.js'
 import type { Endpoints } from './servers.js'
 
 /**
@@ -54,6 +54,16 @@ export const contestants: ReadonlyArray<Contestant> = [
     client: 'in-process',
     contends: false,
     open: () => oursMemory()
+  },
+  {
+    id: 'leaselock-redis',
+    label: 'leaselock redis',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'node-redis',
+    floor: 'raw-node-redis',
+    contends: true,
+    open: (e) => oursRedis(need('Redis', e.redisUrl))
   },
   {
     id: 'raw-node-redis',

@@ -9,6 +9,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import { Lock, makeLock } from '../src/Lock.js'
 import { message } from '../src/LockError.js'
 import { memoryStore } from '../adapters/memory.js'
+import { connectRedis, redisStore } from '../adapters/redis.js'
 import { Locker } from './locker.js'
 
 /**
@@ -18,6 +19,7 @@ import { Locker } from './locker.js'
  * @example
  * import { makeLock } from '../src/Lock.js'
  * import { memoryStore } from '../adapters/memory.js'
+import { connectRedis, redisStore } from '../adapters/redis.js'
  * import { lockerOf } from './ours.js'
  * const locker = lockerOf(makeLock(memoryStore()), async () => undefined)
  *
@@ -49,3 +51,20 @@ export const lockerOf = (lock: Lock, close: () => Promise<void>): Locker => ({
  * @since 0.1.0
  */
 export const oursMemory = async (): Promise<Locker> => lockerOf(makeLock(memoryStore()), async () => undefined)
+
+/**
+ * leaselock on Redis: `connectRedis` (node-redis, with its per-command
+ * deadlines) and `redisStore`.
+ *
+ * @example
+ * import { oursRedis } from './ours.js'
+ * const locker = await oursRedis('redis://127.0.0.1:6379')
+ * await locker.close()
+ *
+ * @since 0.1.0
+ */
+export const oursRedis = async (url: string): Promise<Locker> => {
+  const connected = await connectRedis({ uri: url })()
+  if (E.isLeft(connected)) throw new Error(`leaselock redis: ${message(connected.left)}`)
+  return lockerOf(makeLock(redisStore(connected.right.driver)), connected.right.close)
+}

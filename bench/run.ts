@@ -88,7 +88,7 @@ const bench = async (settings: Settings): Promise<Results> => {
       progress
     )
     progress(`[${elapsed()}] throughput: ${settings.concurrency} concurrent lockers, ${settings.ops} pairs per library`)
-    const tp = await throughput(entrants, { concurrency: settings.concurrency, ops: settings.ops, prefix }, progress)
+    const tp = await throughput(entrants, { concurrency: settings.concurrency, ops: settings.ops, rounds: 5, prefix }, progress)
     const contenders = candidates.filter((c) => c.contends)
     progress(`[${elapsed()}] contention: ${settings.workers} processes × ${settings.durationMs} ms for ${contenders.length} libraries`)
     const cont: Record<string, Outcome<ContentionResult>> = {}

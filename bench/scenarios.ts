@@ -127,18 +127,20 @@ export const latency = async (
 /**
  * Throughput: `concurrency` lockers in one process, each on its own key,
  * sharing one client, until `ops` acquire+release pairs are done in total.
- * A short warm-up at the same concurrency comes first.
+ * After a short warm-up at the same concurrency, the pairs run in `rounds`
+ * bursts that visit every contestant in each round; ops/s is the pairs over
+ * the summed burst times.
  *
  * @example
  * import { throughput } from './scenarios.js'
  * import { oursMemory } from './ours.js'
- * const figures = await throughput([{ id: 'm', locker: await oursMemory() }], { concurrency: 8, ops: 100, prefix: 'x' }, () => undefined)
+ * const figures = await throughput([{ id: 'm', locker: await oursMemory() }], { concurrency: 8, ops: 100, rounds: 2, prefix: 'x' }, () => undefined)
  *
  * @since 0.1.0
  */
 export const throughput = async (
   entrants: ReadonlyArray<Entrant>,
-  options: { readonly concurrency: number; readonly ops: number; readonly prefix: string },
+  options: { readonly concurrency: number; readonly ops: number; readonly rounds: number; readonly prefix: string },
   progress: Progress
 ): Promise<Record<string, Outcome<ThroughputFigures>>> => {
   const burst = async (e: Entrant, ops: number, samples: number[]): Promise<number> => {
@@ -149,34 +151,56 @@ export const throughput = async (
       while (started < ops) {
         started++
         const s = performance.now()
-        await pair(e.locker, key)
+        try {
+          await pair(e.locker, key)
+        } catch (err) {
+          started = ops
+          throw err
+        }
         samples.push(performance.now() - s)
       }
     }
     await Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)))
     return performance.now() - t0
   }
-  const results: Record<string, Outcome<ThroughputFigures>> = {}
-  for (const e of entrants) {
+  const samples = new Map<string, number[]>(entrants.map((e) => [e.id, []]))
+  const elapsed = new Map<string, number>(entrants.map((e) => [e.id, 0]))
+  const failed = new Map<string, string>()
+  const step = async (e: Entrant, ops: number, record: boolean): Promise<void> => {
+    if (failed.has(e.id) || ops <= 0) return
     try {
-      await within(burst(e, Math.min(options.ops, options.concurrency * 10), []), 60_000, e.id)
-      const samples: number[] = []
-      const elapsedMs = await within(burst(e, options.ops, samples), 60_000 + options.ops * 5, e.id)
-      results[e.id] = {
-        ok: true,
-        figures: {
-          concurrency: options.concurrency,
-          ops: samples.length,
-          elapsedMs,
-          opsPerSec: opsPerSecond(samples.length, elapsedMs),
-          latencyMs: summarize(samples)
-        }
-      }
-      progress(`  throughput ${e.id}: ${Math.round(opsPerSecond(samples.length, elapsedMs))} ops/s`)
+      const ms = await within(burst(e, ops, record ? (samples.get(e.id) as number[]) : []), 60_000 + ops * 5, e.id)
+      if (record) elapsed.set(e.id, (elapsed.get(e.id) as number) + ms)
     } catch (err) {
-      results[e.id] = { ok: false, error: errorText(err) }
-      progress(`  throughput ${e.id}: failed: ${errorText(err)}`)
+      failed.set(e.id, errorText(err))
+      progress(`  ${e.id}: failed: ${errorText(err)}`)
     }
   }
-  return results
+  const perRound = Math.ceil(options.ops / options.rounds)
+  for (const e of entrants) await step(e, Math.min(options.ops, options.concurrency * 10), false)
+  for (let r = 0; r < options.rounds; r++) {
+    for (const e of entrants) await step(e, Math.min(perRound, options.ops - r * perRound), true)
+    progress(`  throughput round ${r + 1}/${options.rounds}`)
+  }
+  return Object.fromEntries(
+    entrants.map((e): [string, Outcome<ThroughputFigures>] => {
+      const error = failed.get(e.id)
+      if (error !== undefined) return [e.id, { ok: false, error }]
+      const done = samples.get(e.id) as number[]
+      const elapsedMs = elapsed.get(e.id) as number
+      return [
+        e.id,
+        {
+          ok: true,
+          figures: {
+            concurrency: options.concurrency,
+            ops: done.length,
+            elapsedMs,
+            opsPerSec: opsPerSecond(done.length, elapsedMs),
+            latencyMs: summarize(done)
+          }
+        }
+      ]
+    })
+  )
 }
