@@ -296,7 +296,7 @@ export abstract class LockComponent<O extends BaseOptions> {
       deadlineMs,
       onTimeout,
       closeLate
-    )(this.resolveAndConnect(settings, traceId))
+    )(this.resolveAndConnect(settings, traceId).catch((cause: unknown) => E.left(driverFailure('', cause, false))))
     if (E.isLeft(backend)) throw new LockException(backend.left, traceId)
     const retry = fullJitter(this.env.random)(constantDelay(settings.options.retryTimeoutMs))
     this.session = {
@@ -323,11 +323,7 @@ export abstract class LockComponent<O extends BaseOptions> {
       ...(credential.right === undefined ? {} : { credential: credential.right }),
       options: settings.options
     }
-    try {
-      return await this.connect(resolved, traceId)
-    } catch (cause) {
-      return E.left(driverFailure('', cause, false))
-    }
+    return this.connect(resolved, traceId)
   }
 
   private async stop(session: Session, traceId: string | undefined): Promise<void> {
