@@ -39,7 +39,7 @@ const spy = (inner: MemoryStore): Spy => {
       const delay = s.releaseReplyDelayMs
       return delay === 0
         ? inner.release(held)
-        : TE.chainFirst(() => TE.rightTask<LockError, void>(() => sleep(delay)))(inner.release(held))
+        : TE.chainFirst((_: boolean) => TE.rightTask<LockError, void>(() => sleep(delay)))(inner.release(held))
     },
     extend: inner.extend
   }
