@@ -16,6 +16,7 @@ import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { AbortError, ClientClosedError, ClientOfflineError, ErrorReply, createClient } from 'redis'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, driverFailure } from '../src/LockError.js'
+import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver } from '../src/redis/redisStore.js'
 
@@ -152,40 +153,6 @@ export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDrive
   }
 }
 
-/**
- * Where and how to connect. `uri` (`redis://` or `rediss://`, with optional
- * user, password and database: `redis://user:pass@host:6379/2`) takes
- * precedence over `host`/`port`; `username`/`password`/`database` given
- * separately apply when the URI carries none.
- *
- * @since 0.1.0
- */
-export interface RedisConnectOptions {
-  readonly uri?: string
-  /** Default `localhost`. */
-  readonly host?: string
-  /** Default 6379. */
-  readonly port?: number
-  readonly username?: string
-  readonly password?: string
-  readonly database?: number
-  /** Deadline for the whole connection handshake in ms ({@link DEFAULT_CONNECT_TIMEOUT_MS} by default). */
-  readonly connectTimeoutMs?: number
-  /** Deadline of each command in ms ({@link DEFAULT_COMMAND_TIMEOUT_MS} by default). */
-  readonly commandTimeoutMs?: number
-}
-
-/**
- * A connected driver and the way to let it go.
- *
- * @since 0.1.0
- */
-export interface RedisConnection {
-  readonly driver: RedisDriver
-  /** Closes the client: waits for commands in flight up to the command timeout, then cuts the socket. Never rejects. */
-  readonly close: () => Promise<void>
-}
-
 /** Where a connection goes, for messages: the URI without its password, or host:port. */
 const describeTarget = (options: RedisConnectOptions): string => {
   if (options.uri === undefined) return `${options.host ?? 'localhost'}:${options.port ?? 6379}`
@@ -215,9 +182,10 @@ const RECONNECT_MAX_MS = 2000
  * - reconnects by itself after a drop (backoff from 50 ms up to 2 s), while
  *   commands sent meanwhile fail at once (`disableOfflineQueue`) instead of
  *   waiting for the server;
- * - while connecting, retries every 100 ms until the deadline, but gives up at
- *   once when the server refuses the handshake (wrong password, `NOAUTH`, a bad
- *   database), reporting the server's message.
+ * - while connecting, retries every 100 ms until the deadline (or
+ *   `connectRetries` times), but gives up at once when the server refuses the
+ *   handshake (wrong password, `NOAUTH`, a bad database), reporting the
+ *   server's message.
  *
  * On failure no socket or timer is left behind (the client is destroyed), and
  * the result is a `DriverFailure` whose key names the target (the URI without
@@ -241,6 +209,7 @@ export const connectRedis =
   () => {
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
+    const connectRetries = options.connectRetries ?? Infinity
     const target = describeTarget(options)
     let connected = false
     let deadlinePassed = false
@@ -257,7 +226,7 @@ export const connectRedis =
             if (connected) return Math.min(50 * 2 ** Math.min(retries, 6), RECONNECT_MAX_MS)
             lastError = cause
             refused = isRefusal(cause)
-            return refused || deadlinePassed ? cause : CONNECT_RETRY_MS
+            return refused || deadlinePassed || retries >= connectRetries ? cause : CONNECT_RETRY_MS
           }
         },
         ...(options.username !== undefined ? { username: options.username } : {}),

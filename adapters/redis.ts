@@ -1,7 +1,8 @@
 /**
  * `leaselock/redis`: leases over Redis. The protocol (`redisStore` and its
  * scripts, key rules and reply decoders) works over any {@link RedisDriver};
- * `nodeRedisDriver` and `connectRedis` supply one from node-redis.
+ * `nodeRedisDriver` and `connectRedis` supply one from node-redis, and
+ * `RedisLock` is the Pip.Services-style component over them.
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -16,8 +17,45 @@
  *
  * @since 0.1.0
  */
+import type { Environment } from '../src/Environment.js'
+import { RedisLockComponent } from '../src/redis/RedisLock.js'
+import { connectRedis } from './node-redis.js'
+
 export * from '../src/redis/keys.js'
+export * from '../src/redis/RedisConnection.js'
+export * from '../src/redis/RedisLock.js'
 export * from '../src/redis/RedisReply.js'
 export * from '../src/redis/redisStore.js'
 export * from '../src/redis/scripts.js'
 export * from './node-redis.js'
+
+/**
+ * A distributed lock in Redis with the Pip.Services component API, over
+ * node-redis (see {@link RedisLockComponent} for the configuration keys and
+ * options, and `LockComponent` for the behaviour of each method).
+ *
+ * @example
+ * import { ConfigParams } from 'leaselock'
+ * import { RedisLock } from 'leaselock/redis'
+ *
+ * const lock = new RedisLock()
+ * lock.configure(ConfigParams.fromTuples(
+ *   'host', 'localhost',
+ *   'port', 6379
+ * ))
+ * await lock.open('123')
+ * await lock.acquireLock('123', 'key1', 3000, 1000)
+ * try {
+ *   // Processing...
+ * } finally {
+ *   await lock.releaseLock('123', 'key1')
+ * }
+ * await lock.close('123')
+ *
+ * @since 0.1.0
+ */
+export class RedisLock extends RedisLockComponent {
+  constructor(env?: Environment) {
+    super(connectRedis, env)
+  }
+}

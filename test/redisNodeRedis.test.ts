@@ -2,7 +2,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
 import { createClient } from 'redis'
-import { CommandTimeoutError, RedisConnection, RedisConnectOptions, connectRedis, nodeRedisDriver } from '../adapters/node-redis.js'
+import { CommandTimeoutError, connectRedis, nodeRedisDriver } from '../adapters/node-redis.js'
+import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
 import type { DriverError } from '../src/Driver.js'
 import type { LockError } from '../src/LockError.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
@@ -70,6 +71,15 @@ Connect('no server on the port: fails within the connect deadline, naming the ta
   assert.match(causeText(e), `Cannot connect to Redis at 127.0.0.1:${port}: no connection within 300 ms: connect ECONNREFUSED`)
   await sleep(150)
   assert.ok(handles() <= before, 'no timer or socket left behind')
+})
+
+Connect('connectRetries bounds the attempts: with 0, a refused connection fails at once', async () => {
+  const port = await freePort()
+  const [e, ms] = await timed(() => failedToConnect({ host: '127.0.0.1', port, connectTimeoutMs: 3000, connectRetries: 0 }))
+  assert.ok(ms < 500, `failed after ${ms} ms`)
+  assert.match(causeText(e), 'connection failed: connect ECONNREFUSED')
+  const [, ms2] = await timed(() => failedToConnect({ host: '127.0.0.1', port, connectTimeoutMs: 3000, connectRetries: 2 }))
+  assert.ok(ms2 >= 190 && ms2 < 800, `two retries 100 ms apart, failed after ${ms2} ms`)
 })
 
 Connect('a frozen server (SIGSTOP): the handshake never answers, connect still fails on time', async () => {
