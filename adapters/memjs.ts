@@ -1,0 +1,356 @@
+/**
+ * The memjs adapter: a {@link MemcachedDriver} over a memjs client, and
+ * `connectMemcached`, which creates, checks and closes such a client.
+ *
+ * memjs has no CAS API, so requests are built with its exported
+ * `Utils.makeRequestBuffer` (plus the CAS written into the header) and sent on
+ * the key's server with the server's own `onResponse`/`onError`/`write` — what
+ * `client.perform` does, minus the parts that are hazards for a lock:
+ *
+ * - **retries**: `perform` re-sends a request whose connection failed, so an
+ *   ADD that was applied before the failure comes back as "key exists" — our
+ *   own lock reported as someone else's. Every request here is sent once.
+ * - **failover**: with `failover: true`, `perform` sends a key to the next
+ *   server while its own is marked down, so two clients could lock one key on
+ *   two servers. Here a key always goes to the server memjs's hashing
+ *   (`client.getServer`) picks, whatever the client's options.
+ * - **requests that never settle**: when the server closes the connection, memjs
+ *   drops the socket without failing the requests in flight. Every request here
+ *   has its own deadline; when it passes, the connection to that server is reset
+ *   (memjs fails its other requests in flight and reconnects on the next one).
+ * - **sequence overflow**: `client.incrSeq` goes negative after 2^31 requests,
+ *   and `makeRequestBuffer` then throws. The counter is wrapped back to 1.
+ *
+ * @since 0.1.0
+ */
+import { randomBytes } from 'node:crypto'
+import * as E from 'fp-ts/lib/Either.js'
+import type * as TE from 'fp-ts/lib/TaskEither.js'
+import { Client, Server, Utils } from 'memjs'
+import { DriverError, driverError } from '../src/Driver.js'
+import { LockError, configError, driverFailure } from '../src/LockError.js'
+import type { MemcachedDriver } from '../src/memcached/memcachedStore.js'
+import { MemcachedRequest, MemcachedResponse, Status, addRequest, decodeAdd, deleteRequest, noopRequest } from '../src/memcached/protocol.js'
+
+/**
+ * The default deadline of one request, from the call until the response: 2000 ms.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
+
+/**
+ * The default deadline for `connectMemcached` (connecting, authenticating and
+ * checking every server): 5000 ms.
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000
+
+/**
+ * A deadline passed before the response came; the request may or may not have been applied.
+ *
+ * @example
+ * import { RequestTimeoutError } from 'leaselock/memcached'
+ * assert.strictEqual(new RequestTimeoutError(100).message, 'memcached did not answer within 100 ms')
+ *
+ * @since 0.1.0
+ */
+export class RequestTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`memcached did not answer within ${timeoutMs} ms`)
+    this.name = 'RequestTimeoutError'
+  }
+}
+
+/**
+ * The connection was closed with `close()`; nothing more is sent.
+ *
+ * @example
+ * import { ConnectionClosedError } from 'leaselock/memcached'
+ * assert.strictEqual(new ConnectionClosedError().name, 'ConnectionClosedError')
+ *
+ * @since 0.1.0
+ */
+export class ConnectionClosedError extends Error {
+  constructor() {
+    super('the memcached connection is closed')
+    this.name = 'ConnectionClosedError'
+  }
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface MemjsDriverOptions {
+  /** Deadline of each request in ms ({@link DEFAULT_COMMAND_TIMEOUT_MS} by default). */
+  readonly commandTimeoutMs?: number
+}
+
+type Callback = (err: unknown, response?: { header: { status: number; cas: Buffer }; val: Buffer }) => void
+
+const SEQ_LIMIT = 0x7fffffff
+
+/** The next request number: memjs's own counter, wrapped back to 1 before it overflows. */
+const nextSeq = (client: Client): number => {
+  client.incrSeq()
+  if (client.seq > 0 && client.seq < SEQ_LIMIT) return client.seq
+  ;(client as { seq: number }).seq = 1
+  return 1
+}
+
+const encode = (req: MemcachedRequest, seq: number): Buffer => {
+  const buf = Utils.makeRequestBuffer(req.opcode, req.key, Buffer.from(req.extras), Buffer.from(req.value), seq)
+  buf.writeBigUInt64BE(req.cas, 16)
+  return buf
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
+
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
+
+/**
+ * Failures that certainly happened before the request reached the server:
+ * memjs writes a request only once the socket is connected (and authenticated).
+ */
+const notSent = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true
+  const message = messageOf(err)
+  return message === 'socket timed out connecting to server.' || message === 'Memcached server authentication failed!'
+}
+
+const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(messageOf(err)))
+
+/** The server memjs's hashing assigns to `key`, ignoring any failover marks. */
+const serverFor = (client: Client, key: string): Server | undefined =>
+  client.servers.length > 1 ? client.servers[Number(client.getServer(key))] : client.servers[0]
+
+interface Transport {
+  readonly send: (server: Server | undefined, req: MemcachedRequest) => Promise<E.Either<DriverError, MemcachedResponse>>
+  /** Resolves once no request is in flight. */
+  readonly idle: () => Promise<void>
+}
+
+const transport = (client: Client, timeoutMs: number, isClosed: () => boolean): Transport => {
+  let inFlight = 0
+  let waiters: Array<() => void> = []
+  const send: Transport['send'] = (server, req) =>
+    new Promise((resolve) => {
+      if (isClosed()) return resolve(E.left(driverError(new ConnectionClosedError(), false)))
+      if (server === undefined) return resolve(E.left(driverError(new Error('memjs has no server for this key'), false)))
+      let seq: number
+      let buf: Buffer
+      try {
+        seq = nextSeq(client)
+        buf = encode(req, seq)
+      } catch (e) {
+        return resolve(E.left(driverError(e, false)))
+      }
+      inFlight++
+      let settled = false
+      const settle = (result: E.Either<DriverError, MemcachedResponse>): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        if (--inFlight === 0) {
+          for (const wake of waiters) wake()
+          waiters = []
+        }
+        resolve(result)
+      }
+      const timer = setTimeout(() => {
+        const error = new RequestTimeoutError(timeoutMs)
+        settle(E.left(driverError(error, true)))
+        server.error(error)
+      }, timeoutMs)
+      const callback: Callback = (err, response) => {
+        if (response === undefined || (err !== null && err !== undefined))
+          return settle(E.left(driverError(toError(err), !notSent(err))))
+        settle(E.right({ status: response.header.status, cas: response.header.cas.readBigUInt64BE(0), value: new Uint8Array(response.val) }))
+      }
+      try {
+        server.onResponse(seq, (response) => callback(null, response))
+        server.onError(seq, (err) => callback(err))
+        server.write(buf)
+      } catch (e) {
+        settle(E.left(driverError(e, true)))
+      }
+    })
+  const idle = (): Promise<void> => (inFlight === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve)))
+  return { send, idle }
+}
+
+/**
+ * A driver over a memjs client (see the module notes for what it guards
+ * against). Each request is sent once, on the server memjs's hashing picks for
+ * its key, with a deadline: when it passes, the result is a `DriverError` with
+ * `indeterminate: true` and the connection to that server is reset. A request
+ * that could not reach the server (connection refused, connect timeout, failed
+ * authentication) gives `indeterminate: false`; a connection lost while it was
+ * in flight gives `indeterminate: true`. A response with an error status is a
+ * response, not a failure.
+ *
+ * The client stays the caller's (close it yourself), or use {@link connectMemcached}.
+ *
+ * @example
+ * import { Client } from 'memjs'
+ * import { makeLock } from 'leaselock'
+ * import { memcachedStore, memjsDriver } from 'leaselock/memcached'
+ *
+ * const client = Client.create('localhost:11211', { logger: { log: () => {} } })
+ * const lock = makeLock(memcachedStore(memjsDriver(client, { commandTimeoutMs: 1_000 })))
+ *
+ * @since 0.1.0
+ */
+export const memjsDriver = (client: Client, options: MemjsDriverOptions = {}): MemcachedDriver => {
+  const t = transport(client, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, () => false)
+  return { send: (req) => () => t.send(serverFor(client, req.key), req) }
+}
+
+/**
+ * A memcached server's address.
+ *
+ * @since 0.1.0
+ */
+export interface MemcachedServerAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Where and how to connect. Each key is stored on one of `servers`, picked by
+ * hashing the key (memjs's hashing); a lock never moves to another server.
+ *
+ * @since 0.1.0
+ */
+export interface MemcachedConnectOptions {
+  readonly servers: ReadonlyArray<MemcachedServerAddress>
+  /** SASL (PLAIN) user name, for a memcached started with `-S`. */
+  readonly username?: string
+  readonly password?: string
+  /** Deadline for connecting, authenticating and checking every server in ms ({@link DEFAULT_CONNECT_TIMEOUT_MS} by default). */
+  readonly connectTimeoutMs?: number
+  /** Deadline of each request in ms ({@link DEFAULT_COMMAND_TIMEOUT_MS} by default). */
+  readonly commandTimeoutMs?: number
+  /** TCP keep-alive on the sockets (off by default). */
+  readonly keepAlive?: boolean
+}
+
+/**
+ * A connected driver and the way to let it go.
+ *
+ * @since 0.1.0
+ */
+export interface MemcachedConnection {
+  readonly driver: MemcachedDriver
+  /** Stops sending, waits for requests in flight (up to the request deadline), then closes every socket. Never rejects. */
+  readonly close: () => Promise<void>
+}
+
+const quiet = { log: (): void => undefined }
+
+const checkOptions = (options: MemcachedConnectOptions): ReadonlyArray<string> => {
+  const errors: Array<string> = []
+  if (options.servers.length === 0) errors.push('servers: at least one memcached server is needed, got none')
+  options.servers.forEach((s, i) => {
+    if (typeof s.host !== 'string' || s.host === '') errors.push(`servers[${i}].host: expected a host name, got ${JSON.stringify(s.host)}`)
+    if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535)
+      errors.push(`servers[${i}].port: expected an integer in 1..65535, got ${JSON.stringify(s.port)}`)
+  })
+  for (const [key, ms] of [
+    ['connectTimeoutMs', options.connectTimeoutMs],
+    ['commandTimeoutMs', options.commandTimeoutMs]
+  ] as const)
+    if (ms !== undefined && !(Number.isSafeInteger(ms) && ms > 0)) errors.push(`${key}: expected a positive integer of milliseconds, got ${JSON.stringify(ms)}`)
+  return errors
+}
+
+/**
+ * Checks one server: a NOOP (which also runs the SASL handshake when
+ * credentials are set), then an ADD of a throwaway key, which shows whether
+ * the server hands out CAS values, and a DELETE of it.
+ */
+const checkServer = async (t: Transport, server: Server): Promise<E.Either<string, void>> => {
+  const noop = await t.send(server, noopRequest)
+  if (E.isLeft(noop)) return E.left(messageOf(noop.left.cause))
+  if (noop.right.status !== Status.NoError) return E.left(`NOOP answered status 0x${noop.right.status.toString(16)}`)
+  const key = `leaselock:probe:${randomBytes(12).toString('base64url')}`
+  const added = await t.send(server, addRequest(key, '', 1))
+  if (E.isLeft(added)) return E.left(messageOf(added.left.cause))
+  const cas = decodeAdd(key)(added.right)
+  if (E.isLeft(cas)) return E.left(cas.left._tag === 'DriverFailure' ? messageOf(cas.left.cause) : cas.left._tag)
+  if (cas.right._tag === 'Some') await t.send(server, deleteRequest(key, cas.right.value))
+  return E.right(undefined)
+}
+
+/**
+ * Creates a memjs client for `servers`, checks every server within the
+ * connect deadline and wraps the client in a driver (see {@link memjsDriver}).
+ * The check sends each server a NOOP — which connects and, with
+ * `username`/`password`, authenticates with SASL PLAIN — and then ADDs and
+ * DELETEs a throwaway key, so that a server running with CAS disabled
+ * (`memcached -C`) is refused here, with a clear message, rather than at the
+ * first lock.
+ *
+ * Without credentials no SASL is attempted (memjs's fallback to the
+ * `MEMCACHIER_*`/`MEMCACHE_*` environment variables is turned off).
+ *
+ * On failure every socket is closed, and the result is a `DriverFailure`
+ * whose key names the servers (`memcached://host:port,…`), or a `ConfigError`
+ * for bad options.
+ *
+ * @example
+ * import { makeLock } from 'leaselock'
+ * import { connectMemcached, memcachedStore } from 'leaselock/memcached'
+ *
+ * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: 11211 }], connectTimeoutMs: 2_000 })()
+ * if (connected._tag === 'Left') throw new Error('no memcached')
+ * const lock = makeLock(memcachedStore(connected.right.driver))
+ * // ...
+ * await connected.right.close()
+ *
+ * @since 0.1.0
+ */
+export const connectMemcached =
+  (options: MemcachedConnectOptions): TE.TaskEither<LockError, MemcachedConnection> =>
+  async () => {
+    const errors = checkOptions(options)
+    if (errors.length > 0) return E.left(configError(errors))
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+    const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
+    const target = `memcached://${options.servers.map((s) => `${s.host}:${s.port}`).join(',')}`
+    const servers = options.servers.map((s) => {
+      const server = new Server(s.host, s.port, options.username, options.password, {
+        timeout: commandTimeoutMs / 1000,
+        conntimeout: connectTimeoutMs / 1000,
+        keepAlive: options.keepAlive ?? false
+      })
+      return Object.assign(server, { username: options.username, password: options.password })
+    })
+    const client = new Client(servers, { retries: 1, failover: false, logger: quiet })
+    let closed = false
+    const destroy = (): void => {
+      for (const server of servers) server.error(new ConnectionClosedError())
+    }
+
+    const probe = transport(client, connectTimeoutMs, () => closed)
+    const checks = await Promise.all(servers.map((server) => checkServer(probe, server)))
+    const failed = checks.flatMap((c, i) => (E.isLeft(c) ? [`${servers[i]?.host}:${servers[i]?.port}: ${c.left}`] : []))
+    if (failed.length > 0) {
+      closed = true
+      destroy()
+      return E.left(driverFailure(target, new Error(`Cannot connect to memcached: ${failed.join('; ')}`), false))
+    }
+
+    const t = transport(client, commandTimeoutMs, () => closed)
+    const close = async (): Promise<void> => {
+      if (closed) return
+      closed = true
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([t.idle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, commandTimeoutMs)))])
+      clearTimeout(timer)
+      destroy()
+    }
+    return E.right({ driver: { send: (req) => () => t.send(serverFor(client, req.key), req) }, close })
+  }

@@ -1,0 +1,138 @@
+import { ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
+import { tmpdir, userInfo } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from './freePort.js'
+
+/** A memcached process this test started on 127.0.0.1, and how to torment it. */
+export interface MemcachedServer {
+  readonly host: string
+  readonly port: number
+  /** The arguments it was started with (after `-l`, `-p`, `-U 0`). */
+  readonly args: ReadonlyArray<string>
+  /** SIGSTOP: the process stops answering but keeps its sockets open. */
+  readonly pause: () => void
+  /** SIGCONT after {@link pause}. */
+  readonly resume: () => void
+  /** SIGKILL, resolved once the process has exited (its items are gone). */
+  readonly kill: () => Promise<void>
+  /** Kills it (if running) and starts a fresh process on the same port. */
+  readonly restart: () => Promise<void>
+  /** Kills it and removes anything it was given (e.g. a SASL folder). Idempotent. */
+  readonly stop: () => Promise<void>
+}
+
+/** Options for {@link startMemcached}. */
+export interface StartOptions {
+  /** Extra arguments, e.g. `['-C']` (CAS disabled) or `['-S']` (SASL). */
+  readonly args?: ReadonlyArray<string>
+  /** Extra environment, e.g. `SASL_CONF_PATH`. */
+  readonly env?: Readonly<Record<string, string>>
+  /** Run when the server is stopped, after the process exited. */
+  readonly cleanup?: () => Promise<void>
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+const accepts = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })
+
+/** memcached refuses to run as root without `-u`. */
+const userArgs = (): ReadonlyArray<string> => (process.getuid?.() === 0 ? ['-u', userInfo().username] : [])
+
+const exited = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()))
+
+const launch = async (port: number, options: StartOptions): Promise<ChildProcess> => {
+  const child = spawn('memcached', [...userArgs(), '-l', '127.0.0.1', '-p', String(port), '-U', '0', ...(options.args ?? [])], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  let spawnError: Error | undefined
+  child.once('error', (e) => (spawnError = e))
+  for (let i = 0; i < 250; i++) {
+    if (spawnError !== undefined) throw spawnError
+    if (child.exitCode !== null) throw new Error(`memcached exited with ${child.exitCode}: ${stderr.trim()}`)
+    if (await accepts(port)) return child
+    await sleep(20)
+  }
+  child.kill('SIGKILL')
+  await exited(child)
+  throw new Error(`memcached did not accept connections on port ${port} within 5 s: ${stderr.trim()}`)
+}
+
+/**
+ * Starts `memcached -l 127.0.0.1 -p <free port> -U 0 <args>` and resolves once
+ * it accepts connections. Stop it in `after`.
+ */
+export const startMemcached = async (options: StartOptions = {}): Promise<MemcachedServer> => {
+  const port = await freePort()
+  let child: ChildProcess | undefined = await launch(port, options)
+  let stopped = false
+  const kill = async (): Promise<void> => {
+    const c = child
+    child = undefined
+    if (c === undefined) return
+    c.kill('SIGKILL')
+    await exited(c)
+  }
+  return {
+    host: '127.0.0.1',
+    port,
+    args: options.args ?? [],
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
+    kill,
+    restart: async () => {
+      await kill()
+      child = await launch(port, options)
+    },
+    stop: async () => {
+      if (stopped) return
+      stopped = true
+      await kill()
+      await options.cleanup?.()
+    }
+  }
+}
+
+const run = (file: string, args: ReadonlyArray<string>, input: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const child = execFile(file, args, (error) => (error === null ? resolve() : reject(error)))
+    child.stdin?.end(input)
+  })
+
+/**
+ * Starts memcached with SASL (`-S`): a temporary folder holds a sasldb with
+ * one user (created with `saslpasswd2`) and the `memcached.conf` that
+ * `SASL_CONF_PATH` points memcached at. The folder is removed by `stop()`.
+ */
+export const startSaslMemcached = async (username: string, password: string): Promise<MemcachedServer> => {
+  const dir = await mkdtemp(join(tmpdir(), 'leaselock-sasl-'))
+  const db = join(dir, 'sasldb2')
+  try {
+    await run('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, username], password)
+    await writeFile(join(dir, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${db}\n`)
+    return await startMemcached({
+      args: ['-S'],
+      env: { SASL_CONF_PATH: dir },
+      cleanup: () => rm(dir, { recursive: true, force: true })
+    })
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true })
+    throw e
+  }
+}
