@@ -34,13 +34,13 @@ export const usage = `Usage: node dist/bench/run.js [options]
 
   --quick                 short run (about 30 s): fewer iterations, shorter contention runs
   --backend LIST          comma-separated subset of memory,redis,memcached (default: all three)
-  --iterations N          latency: measured acquire+release pairs per library (default 5000, quick 500)
+  --iterations N          latency: measured acquire+release pairs per library (default 10000, quick 500)
   --ops N                 throughput: acquire+release pairs per library (default 20000, quick 2000)
   --concurrency N         throughput: concurrent lockers on distinct keys (default 64)
   --workers W             contention: worker processes fighting for one key (default 4)
   --hold MS               contention: how long each worker holds the lock (default 2)
   --pause MS              contention: pause after each release (default 1)
-  --duration MS           contention: length of each library's run (default 8000, quick 1500)
+  --duration MS           contention: length of each library's run (default 10000, quick 1500)
   --out DIR               where to write the JSON and SVG (default bench/results)
   --help                  this text
 
@@ -98,13 +98,13 @@ export const parseSettings = (argv: ReadonlyArray<string>): Settings | 'help' =>
   return {
     quick,
     backends: BACKENDS.filter((b) => backends.includes(b)),
-    iterations: count('iterations', values.iterations, quick ? 500 : 5000, 1),
+    iterations: count('iterations', values.iterations, quick ? 500 : 10000, 1),
     ops: count('ops', values.ops, quick ? 2000 : 20000, 1),
     concurrency: count('concurrency', values.concurrency, 64, 1),
     workers: count('workers', values.workers, 4, 1),
     holdMs: count('hold', values.hold, 2, 0),
     pauseMs: count('pause', values.pause, 1, 0),
-    durationMs: count('duration', values.duration, quick ? 1500 : 8000, 100),
+    durationMs: count('duration', values.duration, quick ? 1500 : 10000, 100),
     outDir: values.out ?? 'bench/results'
   }
 }
