@@ -7,7 +7,7 @@ import { memoryStore, MemoryStore } from '../adapters/memory.js'
 import { realClock } from '../src/Clock.js'
 import { Environment, randomToken } from '../src/Environment.js'
 import { LockError, LockException, driverFailure, invalidArgument } from '../src/LockError.js'
-import type { Store } from '../src/Store.js'
+import type { Grant, Store } from '../src/Store.js'
 import { Backend, LockComponent } from '../src/compat/LockComponent.js'
 import { ConfigParams } from '../src/config/ConfigParams.js'
 import { GenericOptions, genericOptionSpecs, option, optionsDecoder } from '../src/config/options.js'
@@ -20,6 +20,10 @@ interface Spy extends Store {
   failRelease: boolean
   /** Delays the reply of a release that the store has already applied. */
   releaseReplyDelayMs: number
+  /** Delays the reply of an acquire that the store has already applied. */
+  acquireReplyDelayMs: number
+  /** Releases never answer (a server that stopped responding). */
+  hangRelease: boolean
 }
 const spy = (inner: MemoryStore): Spy => {
   const s: Spy = {
@@ -27,15 +31,21 @@ const spy = (inner: MemoryStore): Spy => {
     calls: { acquire: 0, release: 0 },
     failRelease: false,
     releaseReplyDelayMs: 0,
+    acquireReplyDelayMs: 0,
+    hangRelease: false,
     checkKey: inner.checkKey,
     checkTtl: inner.checkTtl,
     acquire: (key, token, ttlMs) => {
       s.calls.acquire++
-      return inner.acquire(key, token, ttlMs)
+      const delay = s.acquireReplyDelayMs
+      return delay === 0
+        ? inner.acquire(key, token, ttlMs)
+        : TE.chainFirst((_: O.Option<Grant>) => TE.rightTask<LockError, void>(() => sleep(delay)))(inner.acquire(key, token, ttlMs))
     },
     release: (held): TE.TaskEither<LockError, boolean> => {
       s.calls.release++
       if (s.failRelease) return TE.left(driverFailure(held.key, new Error('connection reset'), true))
+      if (s.hangRelease) return () => new Promise(() => undefined)
       const delay = s.releaseReplyDelayMs
       return delay === 0
         ? inner.release(held)
@@ -396,6 +406,9 @@ O1('contexts: a string, an object with traceId, a Pip.Services 4 context, or not
     ['abc', 'abc'],
     [{ traceId: 'obj' }, 'obj'],
     [pipContext, 'pip-4'],
+    [{ get: (key: string) => (key === 'traceId' ? 'camel' : undefined) }, 'camel'],
+    ['', undefined],
+    [{ traceId: 42 } as never, undefined],
     [null, undefined],
     [undefined, undefined],
     [{}, undefined]
@@ -582,14 +595,61 @@ O1('close stops a waiting acquireLock with ABORTED', async () => {
   await holder.close(null)
 })
 
-O1('close with a failing release still closes the backend, within command_timeout', async () => {
+O1('close with a failing release still closes the backend', async () => {
   const store = spy(memoryStore())
-  const lock = await opened(ConfigParams.fromTuples('host', 'h', 'options.command_timeout', 100), store)
-  assert.ok(await lock.tryAcquireLock(null, 'stuck', 10_000))
+  const lock = await opened(LOCAL, store)
+  assert.ok(await lock.tryAcquireLock(null, 'failing', 10_000))
   store.failRelease = true
   await lock.close(null)
   assert.is(lock.closedBackends, 1)
   assert.not.ok(lock.isOpen())
+})
+
+O1('close with a release that never answers waits command_timeout, then closes the backend', async () => {
+  const store = spy(memoryStore())
+  const lock = await opened(ConfigParams.fromTuples('host', 'h', 'options.command_timeout', 100), store)
+  assert.ok(await lock.tryAcquireLock(null, 'stuck', 10_000))
+  store.hangRelease = true
+  const t0 = performance.now()
+  await lock.close(null)
+  const took = performance.now() - t0
+  assert.ok(took >= 90 && took < 1000, `took ${took} ms`)
+  assert.is(lock.closedBackends, 1)
+})
+
+O1('a backend whose close fails: DRIVER_FAILURE with the trace id, and the component is closed', async () => {
+  const store = spy(memoryStore())
+  const lock = new MemoryLock(store, async () =>
+    E.right({
+      store,
+      close: async () => {
+        throw new Error('socket already destroyed')
+      }
+    })
+  )
+  lock.configure(LOCAL)
+  await lock.open(null)
+  const e = await thrown(() => lock.close('bye'))
+  assert.is(e.code, 'DRIVER_FAILURE')
+  assert.is(e.traceId, 'bye')
+  assert.match(e.message, /socket already destroyed/)
+  assert.not.ok(lock.isOpen())
+  await lock.close(null)
+})
+
+O1('a lock granted after close began is given back at once, and the call throws ABORTED', async () => {
+  const inner = memoryStore()
+  const store = spy(inner)
+  const lock = await opened(LOCAL, store)
+  store.acquireReplyDelayMs = 50
+  const late = thrown(() => lock.tryAcquireLock('late', 'late-key', 10_000))
+  await sleep(10)
+  await lock.close(null)
+  const e = await late
+  assert.is(e.code, 'ABORTED')
+  assert.is(e.traceId, 'late')
+  await sleep(10)
+  assert.is(inner.size(), 0, 'the late lease was released')
 })
 
 O1('lock() exposes the functional core on the same store', async () => {

@@ -211,6 +211,19 @@ K('the first credential that resolves wins, as in Pip.Services', async () => {
   )
 })
 
+K('a malformed credential from the store is an error naming the key', async () => {
+  const typed = (answer: unknown) => (async () => answer) as unknown as CredentialResolver
+  assert.equal(configErrors(await resolveCredential({ credentials: typed({ username: 7.5, password: false }) }, undefined)([{ storeKey: 'k' }])), [
+    'password (resolved for store_key "k"): expected a string, got a value of type boolean'
+  ])
+  assert.equal(configErrors(await resolveCredential({ credentials: typed({ username: new Date(0) }) }, undefined)([{ storeKey: 'k' }])), [
+    'username: expected a string, number or boolean, got [object Date] (resolved for store_key "k")'
+  ])
+  assert.equal(configErrors(await resolveCredential({ credentials: typed('user:pw') }, undefined)([{ storeKey: 'k' }])), [
+    'store_key "k" resolved to "user:pw", not a connection or credential object'
+  ])
+})
+
 K('a failing credential store is an error with its message', async () => {
   const credentials: CredentialResolver = async () => {
     throw new Error('vault sealed')
