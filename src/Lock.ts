@@ -14,7 +14,7 @@ import { Lease, fromGrant } from './Lease.js'
 import { LockError, aborted, notHeld, timeout } from './LockError.js'
 import { keepAlive, KeepAliveOptions } from './KeepAlive.js'
 import { RetryPolicy, defaultRetryPolicy, defaultRetryStatus, nextRetryStatus } from './RetryPolicy.js'
-import type { Store } from './Store.js'
+import type { Grant, Store, WaitQueue } from './Store.js'
 import { validateKey, validateTimeout, validateTtl } from './validate.js'
 
 /**
@@ -104,6 +104,15 @@ const raceAbort = <A>(promise: Promise<A>, signal: AbortSignal | undefined, onAb
         })
       })
 
+/** One acquisition's way of trying, waiting between tries, and giving up. */
+interface Tries {
+  readonly first: () => Promise<E.Either<LockError, O.Option<Lease>>>
+  readonly next: () => Promise<E.Either<LockError, O.Option<Lease>>>
+  /** Waits `ms`; answers `some(lease)` if the key was handed to us meanwhile. */
+  readonly wait: (ms: number, signal: AbortSignal | undefined) => Promise<E.Either<LockError, O.Option<Lease>>>
+  readonly abandon: () => Promise<void>
+}
+
 /**
  * Binds the lock operations to a store.
  *
@@ -143,17 +152,39 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
       TE.chain((released) => (released ? TE.right(undefined) : TE.left(notHeld(lease.key))))
     )
 
-  /** Waits for an attempt unless `signal` aborts first; a grant that lands after the abort is released. */
-  const attemptUnlessAborted = (
-    key: string,
-    ttlMs: number,
-    signal: AbortSignal | undefined
-  ): Promise<E.Either<LockError, O.Option<Lease>>> => {
-    const inFlight = attempt(key, ttlMs)()
-    return raceAbort(inFlight, signal, () => {
-      void inFlight.then((r) => (E.isRight(r) && O.isSome(r.right) ? release(r.right.value)() : undefined))
-      return E.left(aborted(key, signal?.reason))
-    })
+  const releaseIfGranted = (r: E.Either<LockError, O.Option<Lease>>): Promise<unknown> =>
+    E.isRight(r) && O.isSome(r.right) ? release(r.right.value)() : Promise.resolve()
+
+  /** Plain polling: every attempt is a fresh `acquire` with a fresh token; waiting is sleeping. */
+  const pollingTries = (key: string, ttlMs: number): Tries => ({
+    first: () => attempt(key, ttlMs)(),
+    next: () => attempt(key, ttlMs)(),
+    wait: (ms, signal) => clock.sleep(ms, signal).then(() => E.right(O.none)),
+    abandon: () => Promise.resolve()
+  })
+
+  /**
+   * Queued waiting: join the key's FIFO queue once, wait to be handed the key
+   * (then claim it with an extend of our own), and poll on the retry policy's
+   * cadence in case a notification was lost or the holder expired.
+   */
+  const queuedTries = (queue: WaitQueue, key: string, ttlMs: number, waitMs: number): Tries => {
+    const token = env.token()
+    const timed = (run: () => TE.TaskEither<LockError, O.Option<Grant>>): Promise<E.Either<LockError, O.Option<Lease>>> => {
+      const sentAt = clock.now()
+      return pipe(run(), TE.map(O.map((grant) => fromGrant(key, token, ttlMs, sentAt, grant))))()
+    }
+    return {
+      first: () => timed(() => queue.acquireOrEnqueue(key, token, ttlMs, waitMs)),
+      next: () => timed(() => queue.poll(key, token, ttlMs)),
+      wait: async (ms, signal) => {
+        const handed = await queue.awaitHandoff(key, token, ms, signal)
+        if (O.isNone(handed)) return E.right(O.none)
+        const claimed = await timed(() => store.extend({ key, token, revision: handed.value.revision }, ttlMs))
+        return pipe(claimed, E.map(O.map((lease) => ({ ...lease, fence: handed.value.fence }))))
+      },
+      abandon: () => queue.leave(key, token)().then(() => undefined)
+    }
   }
 
   const acquireLoop = async (
@@ -164,18 +195,38 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     signal: AbortSignal | undefined
   ): Promise<E.Either<LockError, Lease>> => {
     const deadline = clock.now() + timeoutMs
+    const tries = store.queue !== undefined && timeoutMs > 0 ? queuedTries(store.queue, key, ttlMs, timeoutMs) : pollingTries(key, ttlMs)
+    /** Runs a step unless `signal` aborts first; a lease that lands after the abort is released. */
+    const step = (run: () => Promise<E.Either<LockError, O.Option<Lease>>>): Promise<E.Either<LockError, O.Option<Lease>>> => {
+      if (signal?.aborted === true) return Promise.resolve(E.left(aborted(key, signal.reason)))
+      const inFlight = run()
+      return raceAbort(inFlight, signal, () => {
+        void inFlight.then(releaseIfGranted)
+        return E.left(aborted(key, signal?.reason))
+      })
+    }
     let status = defaultRetryStatus
-    for (let attempts = 1; ; attempts++) {
-      if (signal?.aborted === true) return E.left(aborted(key, signal.reason))
-      const result = await attemptUnlessAborted(key, ttlMs, signal)
-      if (E.isLeft(result)) return result
+    let attempts = 1
+    let result = await step(tries.first)
+    for (;;) {
+      if (E.isLeft(result)) {
+        await tries.abandon()
+        return result
+      }
       if (O.isSome(result.right)) return E.right(result.right.value)
       const remaining = deadline - clock.now()
       const next = retry(status)
-      if (remaining <= 0 || O.isNone(next)) return E.left(timeout(key, attempts))
+      if (remaining <= 0 || O.isNone(next)) {
+        await tries.abandon()
+        return E.left(timeout(key, attempts))
+      }
       const delay = Math.min(Math.max(0, next.value), remaining)
-      await clock.sleep(delay, signal)
       status = nextRetryStatus(status, delay)
+      result = await step(() => tries.wait(delay, signal))
+      if (E.isRight(result) && O.isNone(result.right)) {
+        attempts++
+        result = await step(tries.next)
+      }
     }
   }
 

@@ -14,7 +14,7 @@ const setup = () => {
   const clock = new ManualClock()
   let n = 0
   const env: Environment = { clock, random: () => 0.5, token: () => `token-${n++}` }
-  const store = instrument(memoryStore({ clock }))
+  const store = instrument(memoryStore({ clock, handoff: false }))
   return { clock, store, lock: makeLock(store, { env }) }
 }
 

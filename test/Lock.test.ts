@@ -23,7 +23,7 @@ const setup = (): Setup => {
   const clock = new VirtualClock(1_000)
   let n = 0
   const env: Environment = { clock, random: () => 0.5, token: () => `token-${n++}` }
-  const store = instrument(memoryStore({ clock }))
+  const store = instrument(memoryStore({ clock, handoff: false }))
   return { clock, env, store, lock: makeLock(store, { env, retry: constantDelay(100) }) }
 }
 const leftTag = (e: E.Either<LockError, unknown>): string => (E.isLeft(e) ? e.left._tag : 'Right')

@@ -36,11 +36,32 @@ const scheduledStore = (s: fc.Scheduler, store: Store, onGrant: (key: string, fe
     s
       .schedule(Promise.resolve(), `send extend ${held.key}`)
       .then(() => store.extend(held, ttl)())
-      .then((r) => s.schedule(Promise.resolve(r), `reply extend ${held.key}`))
+      .then((r) => s.schedule(Promise.resolve(r), `reply extend ${held.key}`)),
+  ...(store.queue === undefined
+    ? {}
+    : {
+        queue: {
+          ...store.queue,
+          acquireOrEnqueue: (key, token, ttl, waitMs) => () =>
+            s
+              .schedule(Promise.resolve(), `send enqueue ${key}`)
+              .then(() => store.queue!.acquireOrEnqueue(key, token, ttl, waitMs)())
+              .then((r) => {
+                if (E.isRight(r) && O.isSome(r.right)) onGrant(key, r.right.value.fence)
+                return s.schedule(Promise.resolve(r), `reply enqueue ${key}`)
+              }),
+          poll: (key, token, ttl) => () =>
+            s
+              .schedule(Promise.resolve(), `send poll ${key}`)
+              .then(() => store.queue!.poll(key, token, ttl)())
+              .then((r) => s.schedule(Promise.resolve(r), `reply poll ${key}`))
+        }
+      })
 })
 
 type Op =
   | { readonly kind: 'acquire'; readonly key: string; readonly ttl: number }
+  | { readonly kind: 'wait'; readonly key: string; readonly ttl: number; readonly timeout: number }
   | { readonly kind: 'release'; readonly key: string }
   | { readonly kind: 'extend'; readonly key: string; readonly ttl: number }
   | { readonly kind: 'advance'; readonly ms: number }
@@ -48,12 +69,13 @@ type Op =
 const keyArb = fc.constantFrom('a', 'b')
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('acquire' as const), key: keyArb, ttl: fc.integer({ min: 1, max: 300 }) }),
+  fc.record({ kind: fc.constant('wait' as const), key: keyArb, ttl: fc.integer({ min: 1, max: 300 }), timeout: fc.integer({ min: 1, max: 300 }) }),
   fc.record({ kind: fc.constant('release' as const), key: keyArb }),
   fc.record({ kind: fc.constant('extend' as const), key: keyArb, ttl: fc.integer({ min: 1, max: 300 }) }),
   fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 200 }) })
 )
 
-test('property (a): no two unexpired leases on a key ever coexist, and fences grow per key, under any interleaving', async () => {
+test('property (a): no two unexpired leases on a key ever coexist, and fences grow per key, under any interleaving of tries, queued waits with handoff, releases, extends and time', async () => {
   await fc.assert(
     fc.asyncProperty(fc.scheduler(), fc.array(fc.array(opArb, { maxLength: 12 }), { minLength: 2, maxLength: 4 }), async (s, clients) => {
       const clock = new VirtualClock()
@@ -77,6 +99,10 @@ test('property (a): no two unexpired leases on a key ever coexist, and fences gr
           else if (op.kind === 'acquire') {
             const r = await lock.tryAcquire(op.key, op.ttl)()
             if (E.isRight(r) && O.isSome(r.right)) mine.set(op.key, r.right.value)
+          } else if (op.kind === 'wait') {
+            if (mine.has(op.key)) continue
+            const r = await lock.acquire(op.key, op.ttl, op.timeout)()
+            if (E.isRight(r)) mine.set(op.key, r.right)
           } else {
             const lease = mine.get(op.key)
             if (lease === undefined) continue
@@ -135,7 +161,7 @@ test('property (b): a release or extend with a foreign or expired lease never ch
   )
 })
 
-test('property (c): acquire makes at most n+1 attempts under limitRetries(n) and returns by its deadline plus one attempt', async () => {
+test('property (c): acquire makes at most n+1 attempts under limitRetries(n) and returns by its deadline plus one attempt, polling or queued', async () => {
   await fc.assert(
     fc.asyncProperty(
       fc.nat(20),
@@ -143,17 +169,25 @@ test('property (c): acquire makes at most n+1 attempts under limitRetries(n) and
       fc.nat(2_000),
       fc.integer({ min: 0, max: 50 }),
       fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
-      async (n, delay, timeoutMs, latency, r) => {
+      fc.boolean(),
+      async (n, delay, timeoutMs, latency, r, handoff) => {
         const clock = new VirtualClock()
-        const base = memoryStore({ clock })
+        const base = memoryStore({ clock, handoff })
         let attempts = 0
-        const slow: Store = {
-          ...base,
-          acquire: (key, token, ttl) => async () => {
+        const slowly =
+          <A extends unknown[], R>(f: (...args: A) => TE.TaskEither<unknown, R>) =>
+          (...args: A) =>
+          async () => {
             attempts++
             await clock.sleep(latency)
-            return base.acquire(key, token, ttl)()
+            return f(...args)()
           }
+        const slow: Store = {
+          ...base,
+          acquire: slowly(base.acquire) as Store['acquire'],
+          ...(base.queue === undefined
+            ? {}
+            : { queue: { ...base.queue, acquireOrEnqueue: slowly(base.queue.acquireOrEnqueue), poll: slowly(base.queue.poll) } as NonNullable<Store['queue']> })
         }
         await base.acquire('k', 'someone-else', 1_000_000)()
         const policy = RetryPolicyMonoid.concat(defaultRetryPolicy(() => r), RetryPolicyMonoid.concat(constantDelay(delay), limitRetries(n)))

@@ -1,0 +1,147 @@
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as E from 'fp-ts/lib/Either.js'
+import * as O from 'fp-ts/lib/Option.js'
+import { ManualClock } from '../src/Clock.js'
+import type { Environment } from '../src/Environment.js'
+import type { Lease } from '../src/Lease.js'
+import { makeLock } from '../src/Lock.js'
+import type { LockError } from '../src/LockError.js'
+import { constantDelay } from '../src/RetryPolicy.js'
+import { memoryStore } from '../adapters/memory.js'
+
+const setup = (claimMs = 1_000) => {
+  const clock = new ManualClock()
+  let n = 0
+  const env: Environment = { clock, random: () => 0.5, token: () => `token-${n++}` }
+  const store = memoryStore({ clock, claimMs })
+  return { clock, store, lock: makeLock(store, { env, retry: constantDelay(1_000) }) }
+}
+const ticks = async (n = 5): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve))
+}
+const leaseOf = (r: E.Either<LockError, Lease>): Lease => {
+  if (E.isLeft(r)) throw new Error(`expected a lease, got ${r.left._tag}`)
+  return r.right
+}
+
+test('a release hands the key to the first waiter at once, without waiting for a poll', async () => {
+  const { clock, lock } = setup()
+  const holder = leaseOf(await lock.acquire('k', 10_000, 0)())
+  const waiting = lock.acquire('k', 10_000, 60_000)()
+  await ticks()
+  clock.advance(10)
+  assert.equal(await lock.release(holder)(), E.right(undefined))
+  const next = leaseOf(await waiting)
+  assert.is(clock.now(), 10, 'no time passed: woken, not polled')
+  assert.ok(next.fence > holder.fence)
+  assert.is(next.validUntil, next.acquiredAt + 10_000 - 102, 'validity counts from the waiter\'s own claim')
+})
+
+test('waiters are served in arrival order', async () => {
+  const { lock } = setup()
+  let current = leaseOf(await lock.acquire('k', 10_000, 0)())
+  const order: number[] = []
+  const waiters = [0, 1, 2, 3].map(async (i) => {
+    await ticks(i)
+    const lease = leaseOf(await lock.acquire('k', 10_000, 60_000)())
+    order.push(i)
+    return lease
+  })
+  await ticks(10)
+  for (let i = 0; i < 4; i++) {
+    await lock.release(current)()
+    await ticks()
+    current = await waiters[order[order.length - 1]!]!
+  }
+  assert.equal(order, [0, 1, 2, 3])
+})
+
+test('a waiter that gave up leaves the queue; the next live waiter gets the key', async () => {
+  const { clock, lock } = setup()
+  const holder = leaseOf(await lock.acquire('k', 60_000, 0)())
+  const quitter = lock.acquire('k', 10_000, 500)()
+  await ticks()
+  const patient = lock.acquire('k', 10_000, 60_000)()
+  await ticks()
+  clock.advance(500)
+  await ticks()
+  const q = await quitter
+  assert.ok(E.isLeft(q) && q.left._tag === 'Timeout')
+  await lock.release(holder)()
+  assert.ok(E.isRight(await patient))
+})
+
+test('an aborted waiter leaves at once and a later release skips it', async () => {
+  const { lock } = setup()
+  const holder = leaseOf(await lock.acquire('k', 60_000, 0)())
+  const controller = new AbortController()
+  const aborted = lock.acquire('k', 10_000, 60_000, { signal: controller.signal })()
+  await ticks()
+  const next = lock.acquire('k', 10_000, 60_000)()
+  await ticks()
+  controller.abort('cancel')
+  const a = await aborted
+  assert.ok(E.isLeft(a) && a.left._tag === 'Aborted')
+  await lock.release(holder)()
+  assert.ok(E.isRight(await next))
+})
+
+test('a handover that races the waiter\'s exit is passed on, not lost', async () => {
+  const { store } = setup()
+  const queue = store.queue!
+  await store.acquire('k', 'holder', 60_000)()
+  await queue.acquireOrEnqueue('k', 'first', 10_000, 60_000)()
+  await queue.acquireOrEnqueue('k', 'second', 10_000, 60_000)()
+  assert.ok(E.isRight(await store.release({ key: 'k', token: 'holder', revision: '' })()), 'handed to first')
+  await queue.leave('k', 'first')()
+  const second = await queue.awaitHandoff('k', 'second', 0)
+  assert.ok(O.isSome(second), 'first passed the key on to second')
+  assert.equal(await store.acquire('k', 'intruder', 1_000)(), E.right(O.none))
+})
+
+test('when the holder expires instead of releasing, the waiter takes the key on its next poll', async () => {
+  const { clock, lock } = setup()
+  leaseOf(await lock.acquire('k', 1_500, 0)())
+  const waiting = lock.acquire('k', 10_000, 60_000)()
+  await ticks()
+  clock.advance(1_000)
+  await ticks()
+  clock.advance(1_000)
+  await ticks()
+  const lease = leaseOf(await waiting)
+  assert.is(lease.acquiredAt, 2_000)
+})
+
+test('a handover nobody claims in time expires after the claim TTL', async () => {
+  const { clock, store } = setup(300)
+  const queue = store.queue!
+  await store.acquire('k', 'holder', 60_000)()
+  await queue.acquireOrEnqueue('k', 'ghost', 10_000, 60_000)()
+  await store.release({ key: 'k', token: 'holder', revision: '' })()
+  assert.equal(await store.acquire('k', 'other', 1_000)(), E.right(O.none), 'claimed for the ghost')
+  clock.advance(300)
+  assert.ok(O.isSome((await store.acquire('k', 'other', 1_000)() as E.Right<O.Option<unknown>>).right))
+})
+
+test('a waiter whose handover was missed finds it on its poll, extended to its full TTL', async () => {
+  const { clock, store } = setup(300)
+  const queue = store.queue!
+  await store.acquire('k', 'holder', 60_000)()
+  await queue.acquireOrEnqueue('k', 'w', 10_000, 60_000)()
+  await store.release({ key: 'k', token: 'holder', revision: '' })()
+  const polled = await queue.poll('k', 'w', 10_000)()
+  assert.ok(E.isRight(polled) && O.isSome(polled.right) && polled.right.value.validityMs === 10_000)
+  clock.advance(5_000)
+  assert.equal(await store.acquire('k', 'other', 1_000)(), E.right(O.none), 'held well past the claim TTL')
+})
+
+test('tryAcquire stays a single attempt and never queues', async () => {
+  const { lock, store } = setup()
+  const holder = leaseOf(await lock.acquire('k', 60_000, 0)())
+  assert.equal(await lock.tryAcquire('k', 1_000)(), E.right(O.none))
+  await lock.release(holder)()
+  assert.is(store.size(), 0, 'nobody was queued to receive the key')
+})
+
+test.run()
