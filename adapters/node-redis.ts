@@ -14,6 +14,7 @@
 import * as E from 'fp-ts/lib/Either.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { AbortError, ClientClosedError, ClientOfflineError, ErrorReply, createClient } from 'redis'
+import { defaultCommandTimeoutMs, defaultConnectTimeoutMs } from '../src/config/options.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, driverFailure } from '../src/LockError.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
@@ -21,22 +22,37 @@ import type { RedisReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver } from '../src/redis/redisStore.js'
 
 /**
- * The default deadline of one command, from the call until the reply: 2000 ms.
+ * The default deadline of one command, from the call until the reply: 3000 ms
+ * (the same as a lock component's `options.command_timeout`).
+ *
+ * @example
+ * import { DEFAULT_COMMAND_TIMEOUT_MS } from 'leaselock/redis'
+ * assert.strictEqual(DEFAULT_COMMAND_TIMEOUT_MS, 3000)
  *
  * @since 0.1.0
  */
-export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
+export const DEFAULT_COMMAND_TIMEOUT_MS = defaultCommandTimeoutMs
 
 /**
- * The default deadline for connecting (TCP, TLS, authentication, `SELECT`): 5000 ms.
+ * The default deadline for connecting (TCP, TLS, authentication, `SELECT`): 5000 ms
+ * (the same as a lock component's `options.connect_timeout`).
+ *
+ * @example
+ * import { DEFAULT_CONNECT_TIMEOUT_MS } from 'leaselock/redis'
+ * assert.strictEqual(DEFAULT_CONNECT_TIMEOUT_MS, 5000)
  *
  * @since 0.1.0
  */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5000
+export const DEFAULT_CONNECT_TIMEOUT_MS = defaultConnectTimeoutMs
 
 /**
  * What the driver needs from a node-redis client: `sendCommand` with an abort
  * signal. Any `createClient()` result fits.
+ *
+ * @example
+ * import { createClient } from 'redis'
+ * import { NodeRedisClient } from 'leaselock/redis'
+ * const client: NodeRedisClient = createClient()
  *
  * @since 0.1.0
  */
@@ -45,6 +61,10 @@ export interface NodeRedisClient {
 }
 
 /**
+ * @example
+ * import { NodeRedisDriverOptions } from 'leaselock/redis'
+ * const fast: NodeRedisDriverOptions = { commandTimeoutMs: 500 }
+ *
  * @since 0.1.0
  */
 export interface NodeRedisDriverOptions {
@@ -67,6 +87,11 @@ const toReply = (u: unknown): RedisReply => {
 
 /**
  * A deadline passed before the reply came; the command may or may not have run.
+ *
+ * @example
+ * import { CommandTimeoutError } from 'leaselock/redis'
+ * import { DriverFailure } from 'leaselock'
+ * const timedOut = (e: DriverFailure): boolean => e.cause instanceof CommandTimeoutError
  *
  * @since 0.1.0
  */

@@ -35,6 +35,10 @@ export const redisOptionSpecs = {
 }
 
 /**
+ * @example
+ * import { RedisOptions } from 'leaselock/redis'
+ * const options: RedisOptions = { retryTimeoutMs: 100, retries: 3, connectTimeoutMs: 5000, commandTimeoutMs: 3000, maxKeyBytes: 8192 }
+ *
  * @since 0.1.0
  */
 export type RedisOptions = OptionsOf<typeof redisOptionSpecs>

@@ -26,6 +26,12 @@ export type RedisReply = string | number | bigint | null | ReadonlyArray<RedisRe
  * Why a reply could not be decoded: the server answered with an error, or with
  * something the command cannot return.
  *
+ * @example
+ * import { decodeFlag, ReplyError } from 'leaselock/redis'
+ * const why = (e: ReplyError): string => (e._tag === 'ErrorReply' ? e.error.message : `expected ${e.expected}`)
+ * const r = decodeFlag('OK')
+ * assert.ok(r._tag === 'Left' && why(r.left) === 'expected 0 or 1')
+ *
  * @since 0.1.0
  */
 export type ReplyError =

@@ -35,6 +35,10 @@ export const hashTag = (key: string): O.Option<string> => {
  * The suffix of every fencing counter's name. Lock keys ending in it are
  * refused (see {@link checkRedisKey}), so a lock never lands on a counter.
  *
+ * @example
+ * import { FENCE_SUFFIX } from 'leaselock/redis'
+ * assert.strictEqual(FENCE_SUFFIX, ':fence')
+ *
  * @since 0.1.0
  */
 export const FENCE_SUFFIX = ':fence'
@@ -76,6 +80,10 @@ export const fenceKey = (key: string): E.Either<LockError, string> =>
 /**
  * The longest key accepted by default, in UTF-8 bytes. Redis itself accepts
  * up to 512 MB; a lock key past a few kilobytes is a bug in the caller.
+ *
+ * @example
+ * import { DEFAULT_MAX_KEY_BYTES, checkRedisKey } from 'leaselock/redis'
+ * const check = checkRedisKey(DEFAULT_MAX_KEY_BYTES)
  *
  * @since 0.1.0
  */

@@ -45,6 +45,10 @@ import { Script, acquireScript, evalCommand, evalShaCommand, extendScript, relea
 export type RedisDriver = Driver<ReadonlyArray<string>, RedisReply>
 
 /**
+ * @example
+ * import { redisStore, RedisDriver } from 'leaselock/redis'
+ * const shortKeys = (driver: RedisDriver) => redisStore(driver, { maxKeyBytes: 256 })
+ *
  * @since 0.1.0
  */
 export interface RedisStoreOptions {

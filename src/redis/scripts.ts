@@ -12,6 +12,10 @@ import { createHash } from 'node:crypto'
 /**
  * A Lua script and the SHA1 digest `EVALSHA` names it by.
  *
+ * @example
+ * import { Script, script } from 'leaselock/redis'
+ * const ping: Script = script("return redis.call('PING')")
+ *
  * @since 0.1.0
  */
 export interface Script {
