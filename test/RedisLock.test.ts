@@ -154,6 +154,23 @@ Safety('a release after our TTL expired and another instance acquired leaves the
   await b.releaseLock(null, key)
 })
 
+Safety('acquireLock waits for another instance to release; close releases what the instance holds', async () => {
+  const a = await opened({ connection: { uri: plain.url }, 'options.retry_timeout': 20 })
+  const b = await open({ connection: { uri: plain.url }, 'options.retry_timeout': 20 })
+  const key = `${prefix}:wait`
+  assert.ok(await a.tryAcquireLock(null, key, 5000))
+  const waiting = b.acquireLock(null, key, 5000, 2000)
+  await sleep(100)
+  const t0 = performance.now()
+  await a.close()
+  await waiting
+  assert.ok(performance.now() - t0 < 500, 'B got the lock soon after A closed')
+  assert.not.ok(a.isOpen())
+  assert.is(await rawSend(['EXISTS', key]), 1, 'held by B')
+  await b.releaseLock(null, key)
+  assert.is(await rawSend(['EXISTS', key]), 0)
+})
+
 Safety('fencing tokens through the component grow with every acquisition', async () => {
   const a = await open({ connection: { uri: plain.url } })
   const b = await open({ connection: { uri: plain.url } })
