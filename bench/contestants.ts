@@ -9,7 +9,7 @@
 import { Backend, Kind, Locker } from './locker.js'
 import { rawIoredis, rawMemjs, rawNodeRedis } from './floors.js'
 import { mutexPeer, redlockPeer } from './peers.js'
-import { oursMemory, oursRedis } from './ours.js'
+import { oursMemcached, oursMemory, oursRedis } from './ours.js'
 import type { Endpoints } from './servers.js'
 
 /**
@@ -102,6 +102,16 @@ export const contestants: ReadonlyArray<Contestant> = [
     floor: 'raw-ioredis',
     contends: true,
     open: (e) => mutexPeer(need('Redis', e.redisUrl))
+  },
+  {
+    id: 'leaselock-memcached',
+    label: 'leaselock memcached',
+    kind: 'ours',
+    backend: 'memcached',
+    client: 'memjs',
+    floor: 'raw-memjs',
+    contends: true,
+    open: (e) => oursMemcached(need('Memcached', e.memcachedServers))
   },
   {
     id: 'raw-memjs',

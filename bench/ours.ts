@@ -10,6 +10,7 @@ import { Lock, makeLock } from '../src/Lock.js'
 import { message } from '../src/LockError.js'
 import { memoryStore } from '../adapters/memory.js'
 import { connectRedis, redisStore } from '../adapters/redis.js'
+import { MemcachedServerAddress, connectMemcached, memcachedStore } from '../adapters/memcached.js'
 import { Locker } from './locker.js'
 
 /**
@@ -20,6 +21,7 @@ import { Locker } from './locker.js'
  * import { makeLock } from '../src/Lock.js'
  * import { memoryStore } from '../adapters/memory.js'
 import { connectRedis, redisStore } from '../adapters/redis.js'
+import { MemcachedServerAddress, connectMemcached, memcachedStore } from '../adapters/memcached.js'
  * import { lockerOf } from './ours.js'
  * const locker = lockerOf(makeLock(memoryStore()), async () => undefined)
  *
@@ -67,4 +69,40 @@ export const oursRedis = async (url: string): Promise<Locker> => {
   const connected = await connectRedis({ uri: url })()
   if (E.isLeft(connected)) throw new Error(`leaselock redis: ${message(connected.left)}`)
   return lockerOf(makeLock(redisStore(connected.right.driver)), connected.right.close)
+}
+
+/**
+ * `host:port[,host:port…]` (the `MEMCACHED_SERVERS` form) as server addresses.
+ *
+ * @example
+ * import { parseServers } from './ours.js'
+ * assert.deepStrictEqual(parseServers('127.0.0.1:11211'), [{ host: '127.0.0.1', port: 11211 }])
+ *
+ * @since 0.1.0
+ */
+export const parseServers = (servers: string): ReadonlyArray<MemcachedServerAddress> =>
+  servers
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      const at = s.lastIndexOf(':')
+      return at < 0 ? { host: s, port: 11211 } : { host: s.slice(0, at), port: Number(s.slice(at + 1)) }
+    })
+
+/**
+ * leaselock on Memcached: `connectMemcached` (memjs, one attempt per request,
+ * per-request deadlines) and `memcachedStore`.
+ *
+ * @example
+ * import { oursMemcached } from './ours.js'
+ * const locker = await oursMemcached('127.0.0.1:11211')
+ * await locker.close()
+ *
+ * @since 0.1.0
+ */
+export const oursMemcached = async (servers: string): Promise<Locker> => {
+  const connected = await connectMemcached({ servers: parseServers(servers) })()
+  if (E.isLeft(connected)) throw new Error(`leaselock memcached: ${message(connected.left)}`)
+  return lockerOf(makeLock(memcachedStore(connected.right.driver)), connected.right.close)
 }

@@ -1,16 +1,15 @@
 /**
  * The servers the benchmark talks to: its own `redis-server` and `memcached`
- * on free loopback ports when the binaries are on PATH, or the ones named by
- * `REDIS_URL` / `MEMCACHED_SERVERS`.
+ * on free loopback ports when the binaries are on PATH (started with the test
+ * suite's helpers), or the ones named by `REDIS_URL` / `MEMCACHED_SERVERS`.
  *
  * @since 0.1.0
  */
-import { ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
-import { connect } from 'node:net'
 import { delimiter, join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort } from '../test/support/freePort.js'
+import { startMemcached } from '../test/support/memcachedServer.js'
+import { startRedis } from '../test/support/redisServer.js'
 
 /**
  * Where each backend lives for this run; `undefined` = not available.
@@ -67,47 +66,6 @@ const versionOf = (binary: string, flag: string): Promise<string> =>
     child.once('exit', () => resolve(out.trim().split('\n')[0] ?? 'unknown'))
   })
 
-const canConnect = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    const done = (ok: boolean): void => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(200, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
-
-const stopChild = async (child: ChildProcess): Promise<void> => {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  child.kill('SIGTERM')
-  const killed = await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])
-  if (!killed) {
-    child.kill('SIGKILL')
-    await exited
-  }
-}
-
-/** Starts `binary` with `args(port)` on a free port and waits until it accepts connections. */
-const launch = async (binary: string, args: (port: number) => string[]): Promise<{ port: number; child: ChildProcess }> => {
-  for (let tries = 0; ; tries++) {
-    const port = await freePort()
-    const child = spawn(binary, args(port), { stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.once('error', (e) => (stderr += String(e)))
-    const deadline = Date.now() + 5000
-    while (Date.now() < deadline && child.exitCode === null) {
-      if (await canConnect(port)) return { port, child }
-      await sleep(25)
-    }
-    await stopChild(child)
-    if (tries >= 2) throw new Error(`${binary} did not start on port ${port}: ${stderr.trim()}`)
-  }
-}
-
 /**
  * Brings up the backends asked for. External servers (`REDIS_URL`,
  * `MEMCACHED_SERVERS`) win over starting our own; a backend with neither is
@@ -121,14 +79,15 @@ const launch = async (binary: string, args: (port: number) => string[]): Promise
  * @since 0.1.0
  */
 export const startServers = async (want: { readonly redis: boolean; readonly memcached: boolean }): Promise<Servers> => {
-  const children: ChildProcess[] = []
+  const stops: Array<() => Promise<void>> = []
   const notes: string[] = []
   const versions: Record<string, string> = {}
   let redisUrl: string | undefined
   let memcachedServers: string | undefined
   const stop = async (): Promise<void> => {
-    await Promise.all(children.map(stopChild))
+    await Promise.all(stops.map((stopOne) => stopOne()))
   }
+  const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e))
   try {
     if (want.redis) {
       const binary = onPath('redis-server')
@@ -136,13 +95,16 @@ export const startServers = async (want: { readonly redis: boolean; readonly mem
         redisUrl = process.env.REDIS_URL
         notes.push(`redis: external server from REDIS_URL`)
       } else if (binary !== undefined) {
-        const { port, child } = await launch(binary, (port) => [
-          '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'
-        ])
-        children.push(child)
-        redisUrl = `redis://127.0.0.1:${port}`
-        versions.redis = await versionOf(binary, '--version')
-        notes.push(`redis: own redis-server on 127.0.0.1:${port}`)
+        const server = await startRedis({ args: ['--loglevel', 'warning'] }).catch((e: unknown) => {
+          notes.push(`redis: skipped (redis-server did not start: ${errorText(e)})`)
+          return undefined
+        })
+        if (server !== undefined) {
+          stops.push(server.stop)
+          redisUrl = server.url
+          versions.redis = await versionOf(binary, '--version')
+          notes.push(`redis: own redis-server on 127.0.0.1:${server.port}`)
+        }
       } else notes.push('redis: skipped (no redis-server on PATH and no REDIS_URL)')
     }
     if (want.memcached) {
@@ -151,14 +113,16 @@ export const startServers = async (want: { readonly redis: boolean; readonly mem
         memcachedServers = process.env.MEMCACHED_SERVERS
         notes.push(`memcached: external server(s) from MEMCACHED_SERVERS`)
       } else if (binary !== undefined) {
-        const { port, child } = await launch(binary, (port) => [
-          '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '64',
-          ...(process.getuid?.() === 0 ? ['-u', 'root'] : [])
-        ])
-        children.push(child)
-        memcachedServers = `127.0.0.1:${port}`
-        versions.memcached = await versionOf(binary, '-V')
-        notes.push(`memcached: own memcached on 127.0.0.1:${port}`)
+        const server = await startMemcached().catch((e: unknown) => {
+          notes.push(`memcached: skipped (memcached did not start: ${errorText(e)})`)
+          return undefined
+        })
+        if (server !== undefined) {
+          stops.push(server.stop)
+          memcachedServers = `${server.host}:${server.port}`
+          versions.memcached = await versionOf(binary, '-V')
+          notes.push(`memcached: own memcached on ${server.host}:${server.port}`)
+        }
       } else notes.push('memcached: skipped (no memcached on PATH and no MEMCACHED_SERVERS)')
     }
   } catch (e) {
