@@ -19,7 +19,8 @@ import {
   decodeCredentials,
   decodeResolvedConnection,
   decodeResolvedCredential,
-  decodeSettings
+  decodeSettings,
+  describeConnection
 } from '../src/config/settings.js'
 
 const C = suite('config codecs')
@@ -318,6 +319,17 @@ W('a malformed configuration is a ConfigError too', () => {
     decodeSettings(decodeGenericOptions)('redis://localhost'),
     E.left({ _tag: 'ConfigError', errors: ['configuration must be an object, got "redis://localhost"'] })
   )
+})
+
+W('describeConnection names a connection without its credentials', () => {
+  assert.is(describeConnection({ uri: 'redis://user:secret@cache:6380/2' }), 'redis://cache:6380')
+  assert.is(describeConnection({ uri: 'rediss://:pw@[::1]:6390' }), 'rediss://[::1]:6390')
+  assert.is(describeConnection({ uri: 'not a uri with secret' }), 'the configured uri')
+  assert.is(describeConnection({ host: 'h', port: 1 }), 'h:1')
+  assert.is(describeConnection({ host: 'h' }), 'h')
+  assert.is(describeConnection({ port: 11211 }), ':11211')
+  assert.is(describeConnection({ discoveryKey: 'locks' }), 'discovery_key "locks"')
+  assert.is(describeConnection({}), 'no server')
 })
 
 W.run()

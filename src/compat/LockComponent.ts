@@ -25,7 +25,7 @@ import { validateKey } from '../validate.js'
 import type { ConfigParams } from '../config/ConfigParams.js'
 import { defaultCommandTimeoutMs, defaultConnectTimeoutMs } from '../config/options.js'
 import { LockReferences, PipReferences, resolveConnections, resolveCredential, toLockReferences } from '../config/references.js'
-import { ComponentSettings, ConfiguredSettings, decodeSettings } from '../config/settings.js'
+import { ComponentSettings, ConfiguredSettings, decodeSettings, describeConnection } from '../config/settings.js'
 import { Context, traceIdOf } from './Context.js'
 import { withDeadline } from './deadline.js'
 
@@ -72,6 +72,8 @@ interface Session {
   readonly closing: AbortController
   /** How long `close` waits for the releases. */
   readonly commandTimeoutMs: number
+  /** The connections, as errors name them. */
+  readonly target: string
 }
 
 const CLOSED = 'the lock component was closed'
@@ -286,8 +288,9 @@ export abstract class LockComponent<O extends BaseOptions> {
     const settings = this.settings ?? this.decode({}, traceId)
     if (settings.connections.length === 0) throw new LockException(noConnection, traceId)
     const deadlineMs = settings.options.connectTimeoutMs ?? defaultConnectTimeoutMs
+    const target = settings.connections.map(describeConnection).join(', ')
     const onTimeout = (): E.Either<LockError, Backend> =>
-      E.left(driverFailure('', new Error(`open did not complete within ${deadlineMs} ms`), false))
+      E.left(driverFailure(target, new Error(`open did not complete within ${deadlineMs} ms`), false))
     const closeLate = (late: E.Either<LockError, Backend>): void => {
       if (E.isRight(late)) void late.right.close().catch(() => undefined)
     }
@@ -296,7 +299,7 @@ export abstract class LockComponent<O extends BaseOptions> {
       deadlineMs,
       onTimeout,
       closeLate
-    )(this.resolveAndConnect(settings, traceId).catch((cause: unknown) => E.left(driverFailure('', cause, false))))
+    )(this.resolveAndConnect(settings, traceId).catch((cause: unknown) => E.left(driverFailure(target, cause, false))))
     if (E.isLeft(backend)) throw new LockException(backend.left, traceId)
     const retry = fullJitter(this.env.random)(constantDelay(settings.options.retryTimeoutMs))
     this.session = {
@@ -304,7 +307,8 @@ export abstract class LockComponent<O extends BaseOptions> {
       lock: makeLock(backend.right.store, { env: this.env, retry }),
       held: new Map(),
       closing: new AbortController(),
-      commandTimeoutMs: settings.options.commandTimeoutMs ?? defaultCommandTimeoutMs
+      commandTimeoutMs: settings.options.commandTimeoutMs ?? defaultCommandTimeoutMs,
+      target
     }
   }
 
@@ -315,7 +319,6 @@ export abstract class LockComponent<O extends BaseOptions> {
     const references = this.references
     const connections = await resolveConnections(references, traceId)(settings.connections)
     if (E.isLeft(connections)) return connections
-    if (connections.right.length === 0) return E.left(noConnection)
     const credential = await resolveCredential(references, traceId)(settings.credentials)
     if (E.isLeft(credential)) return credential
     const resolved: ComponentSettings<O> = {
@@ -338,7 +341,7 @@ export abstract class LockComponent<O extends BaseOptions> {
     try {
       await session.backend.close()
     } catch (cause) {
-      throw new LockException(driverFailure('', cause, false), traceId)
+      throw new LockException(driverFailure(session.target, cause, false), traceId)
     }
   }
 }

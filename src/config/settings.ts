@@ -102,6 +102,31 @@ export interface ConfiguredSettings<O> {
   readonly options: O
 }
 
+/**
+ * A short name for a connection in messages, never showing credentials: the
+ * URI's scheme, host and port, or `host:port`, or the discovery key.
+ *
+ * @example
+ * import { describeConnection } from 'leaselock'
+ * assert.strictEqual(describeConnection({ uri: 'redis://user:secret@cache:6380/2' }), 'redis://cache:6380')
+ * assert.strictEqual(describeConnection({ host: 'localhost', port: 6379 }), 'localhost:6379')
+ *
+ * @since 0.1.0
+ */
+export const describeConnection = (connection: ConnectionSettings): string => {
+  if (connection.uri !== undefined) {
+    try {
+      const url = new URL(connection.uri)
+      return `${url.protocol}//${url.host}`
+    } catch {
+      return 'the configured uri'
+    }
+  }
+  if (connection.host !== undefined || connection.port !== undefined)
+    return `${connection.host ?? ''}${connection.port === undefined ? '' : `:${connection.port}`}`
+  return connection.discoveryKey === undefined ? 'no server' : `discovery_key ${showValue(connection.discoveryKey)}`
+}
+
 /** A raw value and the key to name in errors about it. */
 interface Field {
   readonly key: string
