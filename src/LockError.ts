@@ -46,6 +46,13 @@ export interface NoConnection {
   readonly _tag: 'NoConnection'
 }
 /** @since 0.1.0 */
+export interface ConnectFailed {
+  /** The server (`host:port`, or a URI without its password) that could not be reached. */
+  readonly _tag: 'ConnectFailed'
+  readonly target: string
+  readonly cause: unknown
+}
+/** @since 0.1.0 */
 export interface ConfigError {
   readonly _tag: 'ConfigError'
   readonly errors: ReadonlyArray<string>
@@ -68,6 +75,7 @@ export type LockError =
   | Aborted
   | NotOpened
   | NoConnection
+  | ConnectFailed
   | ConfigError
 
 /**
@@ -140,6 +148,15 @@ export const noConnection: LockError = { _tag: 'NoConnection' }
 
 /**
  * @example
+ * import { connectFailed } from 'leaselock'
+ * connectFailed('127.0.0.1:6379', new Error('ECONNREFUSED'))
+ *
+ * @since 0.1.0
+ */
+export const connectFailed = (target: string, cause: unknown): LockError => ({ _tag: 'ConnectFailed', target, cause })
+
+/**
+ * @example
  * import { configError } from 'leaselock'
  * configError(['options.retry_timeout: expected a non-negative integer, got "abc"'])
  *
@@ -172,6 +189,8 @@ export const code = (e: LockError): string => {
       return 'NOT_OPENED'
     case 'NoConnection':
       return 'NO_CONNECTION'
+    case 'ConnectFailed':
+      return 'CONNECT_FAILED'
     case 'ConfigError':
       return 'INVALID_CONFIG'
   }
@@ -205,6 +224,8 @@ export const message = (e: LockError): string => {
       return 'Connection is not opened'
     case 'NoConnection':
       return 'Connection is not configured'
+    case 'ConnectFailed':
+      return `Cannot connect to ${e.target}: ${causeMessage(e.cause)}`
     case 'ConfigError':
       return `Invalid configuration: ${e.errors.join('; ')}`
   }
@@ -225,7 +246,7 @@ export const message = (e: LockError): string => {
 export class LockException extends Error {
   readonly code: string
   constructor(readonly error: LockError, readonly traceId?: string) {
-    super(message(error), error._tag === 'DriverFailure' ? { cause: error.cause } : undefined)
+    super(message(error), error._tag === 'DriverFailure' || error._tag === 'ConnectFailed' ? { cause: error.cause } : undefined)
     this.name = 'LockException'
     this.code = code(error)
   }

@@ -6,6 +6,7 @@ import {
   aborted,
   code,
   configError,
+  connectFailed,
   driverFailure,
   invalidArgument,
   message,
@@ -25,6 +26,7 @@ const table: ReadonlyArray<[LockError, string, RegExp]> = [
   [aborted('k', new Error('shutdown')), 'ABORTED', /aborted: shutdown/],
   [notOpened, 'NOT_OPENED', /^Connection is not opened$/],
   [noConnection, 'NO_CONNECTION', /^Connection is not configured$/],
+  [connectFailed('127.0.0.1:6379', new Error('ECONNREFUSED')), 'CONNECT_FAILED', /^Cannot connect to 127.0.0.1:6379: ECONNREFUSED$/],
   [configError(['a: bad', 'b: worse']), 'INVALID_CONFIG', /a: bad; b: worse/]
 ]
 
