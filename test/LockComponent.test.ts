@@ -5,10 +5,11 @@ import * as O from 'fp-ts/lib/Option.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import { memoryStore, MemoryStore } from '../adapters/memory.js'
 import { realClock } from '../src/Clock.js'
+import { defaultRetryStatus, nextRetryStatus } from '../src/RetryPolicy.js'
 import { Environment, randomToken } from '../src/Environment.js'
 import { LockError, LockException, driverFailure, invalidArgument } from '../src/LockError.js'
 import type { Grant, Store } from '../src/Store.js'
-import { Backend, LockComponent } from '../src/compat/LockComponent.js'
+import { Backend, LockComponent, componentRetryPolicy } from '../src/compat/LockComponent.js'
 import { ConfigParams } from '../src/config/ConfigParams.js'
 import { GenericOptions, genericOptionSpecs, option, optionsDecoder } from '../src/config/options.js'
 import { Flag } from '../src/config/codecs.js'
@@ -472,6 +473,30 @@ O1('retry_timeout is honoured: the delay between attempts, with full jitter from
   const slow = await attemptsWith(400)
   assert.ok(fast >= 10 && fast <= 14, `retry_timeout 100: ${fast} attempts`)
   assert.ok(slow >= 3 && slow <= 5, `retry_timeout 400: ${slow} attempts`)
+})
+
+O1('componentRetryPolicy: constant retry_timeout with full jitter, never below 1 ms, never stopping', () => {
+  const later = nextRetryStatus(nextRetryStatus(defaultRetryStatus, 50), 50)
+  assert.equal(componentRetryPolicy(() => 0.5)(100)(defaultRetryStatus), O.some(50))
+  assert.equal(componentRetryPolicy(() => 0.5)(100)(later), O.some(50))
+  assert.equal(componentRetryPolicy(() => 0.999)(100)(later), O.some(99))
+  assert.equal(componentRetryPolicy(() => 0)(100)(later), O.some(1))
+  assert.equal(componentRetryPolicy(() => 0.5)(0)(later), O.some(1))
+})
+
+O1('a waiting acquireLock with retry_timeout 0 on the memory store does not starve the event loop', async () => {
+  const store = spy(memoryStore())
+  const holder = await opened(LOCAL, store)
+  const waiter = await opened(ConfigParams.fromTuples('host', 'h', 'options.retry_timeout', 0), store)
+  assert.ok(await holder.tryAcquireLock(null, 'spin', 10_000))
+  let ticks = 0
+  const ticker = setInterval(() => ticks++, 10)
+  const e = await thrown(() => waiter.acquireLock(null, 'spin', 10_000, 200))
+  clearInterval(ticker)
+  assert.is(e.code, 'LOCK_TIMEOUT')
+  assert.ok(ticks >= 10, `only ${ticks} timer ticks in 200 ms`)
+  await holder.close(null)
+  await waiter.close(null)
 })
 
 O1('acquireLock gets a lock as soon as it is released', async () => {

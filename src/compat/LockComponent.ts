@@ -19,7 +19,7 @@ import { Environment, liveEnvironment } from '../Environment.js'
 import type { Lease } from '../Lease.js'
 import { Lock, makeLock } from '../Lock.js'
 import { LockError, LockException, aborted, driverFailure, noConnection, notOpened } from '../LockError.js'
-import { constantDelay, fullJitter } from '../RetryPolicy.js'
+import { RetryPolicy, constantDelay, fullJitter } from '../RetryPolicy.js'
 import type { Store } from '../Store.js'
 import { validateKey } from '../validate.js'
 import type { ConfigParams } from '../config/ConfigParams.js'
@@ -79,6 +79,26 @@ interface Session {
 const CLOSED = 'the lock component was closed'
 
 /**
+ * How `acquireLock` waits between attempts: `retryTimeoutMs` with full jitter
+ * (uniform in [0, retryTimeoutMs) from `random`), but at least 1 ms, so that a
+ * waiting `acquireLock` on a store that answers at once (the memory store)
+ * still yields to the event loop between attempts.
+ *
+ * @example
+ * import { componentRetryPolicy, defaultRetryStatus } from 'leaselock'
+ * import * as O from 'fp-ts/lib/Option.js'
+ * assert.deepStrictEqual(componentRetryPolicy(() => 0.5)(100)(defaultRetryStatus), O.some(50))
+ * assert.deepStrictEqual(componentRetryPolicy(() => 0)(100)(defaultRetryStatus), O.some(1))
+ *
+ * @since 0.1.0
+ */
+export const componentRetryPolicy =
+  (random: () => number) =>
+  (retryTimeoutMs: number): RetryPolicy =>
+  (status) =>
+    O.map((delay: number) => Math.max(1, delay))(fullJitter(random)(constantDelay(retryTimeoutMs))(status))
+
+/**
  * Subclass it with a backend:
  *
  * - `decodeOptions(params)` decodes `options.*` (reuse {@link optionsDecoder}
@@ -101,6 +121,7 @@ const CLOSED = 'the lock component was closed'
  *   quiet no-op; a transport failure throws (and the lease is kept, so the
  *   release can be retried).
  * - `acquireLock` retries every `options.retry_timeout` ms with full jitter
+ *   (see {@link componentRetryPolicy})
  *   until its timeout (0 = one attempt), then throws `LOCK_TIMEOUT`.
  * - `close` stops waiting `acquireLock` calls (`ABORTED`), releases the leases
  *   this instance holds (concurrently, best effort, for at most
@@ -301,7 +322,7 @@ export abstract class LockComponent<O extends BaseOptions> {
       closeLate
     )(this.resolveAndConnect(settings, traceId).catch((cause: unknown) => E.left(driverFailure(target, cause, false))))
     if (E.isLeft(backend)) throw new LockException(backend.left, traceId)
-    const retry = fullJitter(this.env.random)(constantDelay(settings.options.retryTimeoutMs))
+    const retry = componentRetryPolicy(this.env.random)(settings.options.retryTimeoutMs)
     this.session = {
       backend: backend.right,
       lock: makeLock(backend.right.store, { env: this.env, retry }),

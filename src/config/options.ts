@@ -111,7 +111,8 @@ export const defaultCommandTimeoutMs = 3_000
 /**
  * The options every lock component understands:
  * - `retry_timeout` (ms, default 100): the delay between acquisition attempts
- *   in `acquireLock`, with full jitter (each wait is uniform in [0, retry_timeout)).
+ *   in `acquireLock`, with full jitter (each wait is uniform in [0, retry_timeout),
+ *   and at least 1 ms).
  * - `retries` (default 3): how often a backend retries a failed connection attempt.
  * - `connect_timeout` (ms, default {@link defaultConnectTimeoutMs}): deadline of `open`.
  * - `command_timeout` (ms, default {@link defaultCommandTimeoutMs}): deadline of each command.
