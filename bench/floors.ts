@@ -71,7 +71,7 @@ export const rawIoredis = async (url: string): Promise<Locker> => {
  * @since 0.1.0
  */
 export const connectIoredis = async (url: string): Promise<Redis> => {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 5000, maxRetriesPerRequest: 1 })
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 5000 })
   client.on('error', () => undefined)
   await client.connect()
   return client

@@ -78,6 +78,7 @@ export const definitions = {
     '(from calling acquire to getting it or giving up), the share during which some worker was inside its critical ' +
     'section (from acquire resolving to calling release). 100% = the lock never sat free while someone wanted it.',
   wait: 'Wait: per attempt, from calling acquire until it resolved (with the lock, or giving up).',
+  hold: 'Hold: the mean measured critical section (a timer of --hold ms; Node timers fire on millisecond ticks).',
   shares: 'Shares: acquisitions per worker; max dev = largest |count - mean| / mean.',
   overlaps: 'Overlaps: critical sections of different workers that intersect on the shared timeline (performance.timeOrigin + performance.now()); must be 0.'
 } as const
@@ -111,6 +112,36 @@ export const latencyRatio = (
  */
 export const throughputRatio = (throughput: Results['throughput'], id: string, base: string | undefined): number =>
   base === undefined ? Number.NaN : ratio(ok(throughput[base])?.opsPerSec, ok(throughput[id])?.opsPerSec)
+
+/**
+ * Every contestant's ratios: latency (p50, mean) and throughput cost against its
+ * own client's floor and against raw node-redis (Redis contestants).
+ *
+ * @example
+ * import { ratios } from './report.js'
+ * assert.deepStrictEqual(ratios({ contestants: [], latency: {}, throughput: {} }), {})
+ *
+ * @since 0.1.0
+ */
+export const ratios = (
+  r: Pick<Results, 'contestants' | 'latency' | 'throughput'>
+): Record<string, Readonly<Record<string, number>>> =>
+  Object.fromEntries(
+    r.contestants.map((e) => {
+      const nodeRedis = e.backend === 'redis' ? 'raw-node-redis' : undefined
+      return [
+        e.id,
+        {
+          latencyP50XFloor: latencyRatio(r.latency, e.id, e.floor, 'p50'),
+          latencyMeanXFloor: latencyRatio(r.latency, e.id, e.floor, 'mean'),
+          latencyP50XNodeRedis: latencyRatio(r.latency, e.id, nodeRedis, 'p50'),
+          latencyMeanXNodeRedis: latencyRatio(r.latency, e.id, nodeRedis, 'mean'),
+          throughputCostXFloor: throughputRatio(r.throughput, e.id, e.floor),
+          throughputCostXNodeRedis: throughputRatio(r.throughput, e.id, nodeRedis)
+        }
+      ]
+    })
+  )
 
 const OURS_REDIS = 'leaselock-redis'
 const OURS_MEMCACHED = 'leaselock-memcached'
@@ -239,7 +270,7 @@ export const render = (r: Results): string => {
     3
   )
   const contention = table(
-    ['library', 'backend', 'busy %', 'wait p50 ms', 'p99 ms', 'max ms', 'acq/s', 'shares per worker', 'max dev', 'gave up', 'overlaps', ''],
+    ['library', 'backend', 'busy %', 'wait p50 ms', 'p99 ms', 'max ms', 'hold ms', 'acq/s', 'shares per worker', 'max dev', 'gave up', 'overlaps', ''],
     contenders.map((e) => {
       const f = ok(r.contention[e.id])
       return [
@@ -248,6 +279,7 @@ export const render = (r: Results): string => {
         f === undefined ? '-' : fx(f.waitMs.p50, 1),
         f === undefined ? '-' : fx(f.waitMs.p99, 1),
         f === undefined ? '-' : fx(f.waitMs.max, 1),
+        f === undefined ? '-' : fx(f.holdMs.mean, 2),
         int(f?.rate),
         f === undefined ? '-' : f.shares.counts.join('/'),
         f === undefined ? '-' : `${fx(f.shares.maxDeviation * 100, 1)}%`,

@@ -16,7 +16,7 @@ import { Settings, parseSettings, usage } from './args.js'
 import { resultsChart } from './chart.js'
 import { ContentionResult, contention } from './contention.js'
 import { Contestant, available } from './contestants.js'
-import { Results, definitions, render } from './report.js'
+import { Results, definitions, ratios, render, targets } from './report.js'
 import { Entrant, Outcome, latency, throughput } from './scenarios.js'
 import { startServers } from './servers.js'
 
@@ -75,8 +75,9 @@ const bench = async (settings: Settings): Promise<Results> => {
     memcached: settings.backends.includes('memcached')
   })
   for (const note of servers.notes) progress(`  ${note}`)
-  if (servers.redisUrl === undefined && servers.memcachedServers === undefined)
-    progress('  no Redis and no Memcached in this run: measuring the memory store alone')
+  const alone = servers.redisUrl === undefined && servers.memcachedServers === undefined
+  const notes = [...servers.notes, ...(alone ? ['none: no Redis and no Memcached in this run, so the memory store was measured alone'] : [])]
+  if (alone) progress('  no Redis and no Memcached in this run: measuring the memory store alone')
   const prefix = `leaselock-bench:${randomToken()}`
   const candidates = available(settings.backends, servers)
   const entrants = await open(candidates, servers)
@@ -113,7 +114,7 @@ const bench = async (settings: Settings): Promise<Results> => {
       generatedAt: new Date().toISOString(),
       settings,
       machine: machine(),
-      servers: { notes: servers.notes, versions: servers.versions },
+      servers: { notes, versions: servers.versions },
       libraries: Object.fromEntries(
         ['fp-ts', 'redis', 'ioredis', 'memjs', 'redlock', 'redis-semaphore'].map((n) => [n, installed(n)])
       ),
@@ -148,7 +149,7 @@ const main = async (): Promise<number> => {
   mkdirSync(settings.outDir, { recursive: true })
   const jsonFile = join(settings.outDir, `${base}.json`)
   const svgFile = join(settings.outDir, `${base}.svg`)
-  writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`)
+  writeFileSync(jsonFile, `${JSON.stringify({ ...results, ratios: ratios(results), targets: targets(results) }, null, 2)}\n`)
   writeFileSync(svgFile, resultsChart(results))
   process.stdout.write(`${render(results)}\n\nwrote ${jsonFile} and ${svgFile}\n`)
   return 0
