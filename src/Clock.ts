@@ -23,7 +23,8 @@ export interface Clock {
 
 /**
  * The real clock: `performance.now()` (monotonic, unaffected by wall-clock jumps)
- * and timer-based sleep that an `AbortSignal` cuts short.
+ * and timer-based sleep that an `AbortSignal` cuts short. Even a zero sleep
+ * yields to the event loop, so a zero-delay retry loop cannot starve it.
  *
  * @example
  * import { realClock } from 'leaselock'
@@ -37,7 +38,7 @@ export const realClock: Clock = {
   now: () => performance.now(),
   sleep: (ms, signal) =>
     signal?.aborted === true || ms <= 0
-      ? Promise.resolve()
+      ? new Promise((resolve) => setImmediate(resolve))
       : delay(ms, undefined, signal === undefined ? undefined : { signal }).then(
           () => undefined,
           () => undefined

@@ -273,14 +273,14 @@ L('a backend error from connect is thrown with its code and the trace id; not op
   assert.not.ok(lock.isOpen())
 })
 
-L('a connect that throws becomes DRIVER_FAILURE, not a stray exception', async () => {
+L('a connect that throws becomes CONNECT_FAILED, not a stray exception', async () => {
   const lock = new MemoryLock(spy(memoryStore()), async () => {
     throw new Error('bad client option')
   })
   lock.configure(LOCAL)
   const e = await thrown(() => lock.open('o2'))
-  assert.is(e.code, 'DRIVER_FAILURE')
-  assert.is(e.message, 'Lock localhost:6379: request failed: bad client option')
+  assert.is(e.code, 'CONNECT_FAILED')
+  assert.is(e.message, 'Cannot connect to localhost:6379: bad client option')
   assert.is(e.traceId, 'o2')
 })
 
@@ -307,8 +307,8 @@ L('open settles within connect_timeout when connect hangs; a late backend is clo
   const t0 = performance.now()
   const e = await thrown(() => lock.open('slow'))
   const took = performance.now() - t0
-  assert.is(e.code, 'DRIVER_FAILURE')
-  assert.is(e.message, 'Lock h: request failed: open did not complete within 150 ms')
+  assert.is(e.code, 'CONNECT_FAILED')
+  assert.is(e.message, 'Cannot connect to h: open did not complete within 150 ms')
   assert.ok(took >= 140 && took < 1000, `took ${took} ms`)
   assert.not.ok(lock.isOpen())
   finishConnect?.()
@@ -392,8 +392,8 @@ R('a discovery service that never answers: open still settles within connect_tim
   lock.setReferences({ discovery: () => new Promise(() => undefined) })
   lock.configure(ConfigParams.fromTuples('connection.discovery_key', 'k', 'options.connect_timeout', '100'))
   const e = await thrown(() => lock.open(null))
-  assert.is(e.code, 'DRIVER_FAILURE')
-  assert.is(e.message, 'Lock discovery_key "k": request failed: open did not complete within 100 ms')
+  assert.is(e.code, 'CONNECT_FAILED')
+  assert.is(e.message, 'Cannot connect to discovery_key "k": open did not complete within 100 ms')
 })
 
 R.run()

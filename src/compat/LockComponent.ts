@@ -18,7 +18,7 @@ import { pipe } from 'fp-ts/lib/function.js'
 import { Environment, liveEnvironment } from '../Environment.js'
 import type { Lease } from '../Lease.js'
 import { Lock, makeLock } from '../Lock.js'
-import { LockError, LockException, aborted, driverFailure, noConnection, notOpened } from '../LockError.js'
+import { LockError, LockException, aborted, connectFailed, driverFailure, noConnection, notOpened } from '../LockError.js'
 import { RetryPolicy, constantDelay, fullJitter } from '../RetryPolicy.js'
 import type { Store } from '../Store.js'
 import { validateKey } from '../validate.js'
@@ -311,7 +311,7 @@ export abstract class LockComponent<O extends BaseOptions> {
     const deadlineMs = settings.options.connectTimeoutMs ?? defaultConnectTimeoutMs
     const target = settings.connections.map(describeConnection).join(', ')
     const onTimeout = (): E.Either<LockError, Backend> =>
-      E.left(driverFailure(target, new Error(`open did not complete within ${deadlineMs} ms`), false))
+      E.left(connectFailed(target, new Error(`open did not complete within ${deadlineMs} ms`)))
     const closeLate = (late: E.Either<LockError, Backend>): void => {
       if (E.isRight(late)) void late.right.close().catch(() => undefined)
     }
@@ -320,7 +320,7 @@ export abstract class LockComponent<O extends BaseOptions> {
       deadlineMs,
       onTimeout,
       closeLate
-    )(this.resolveAndConnect(settings, traceId).catch((cause: unknown) => E.left(driverFailure(target, cause, false))))
+    )(this.resolveAndConnect(settings, traceId).catch((cause: unknown) => E.left(connectFailed(target, cause))))
     if (E.isLeft(backend)) throw new LockException(backend.left, traceId)
     const retry = componentRetryPolicy(this.env.random)(settings.options.retryTimeoutMs)
     this.session = {
