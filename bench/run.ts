@@ -85,7 +85,12 @@ const bench = async (settings: Settings): Promise<Results> => {
     progress(`[${elapsed()}] latency: ${settings.iterations} sequential pairs per library, ${entrants.length} libraries`)
     const lat = await latency(
       entrants,
-      { iterations: settings.iterations, warmup: Math.min(500, Math.ceil(settings.iterations / 5)), rounds: 10, prefix },
+      {
+        iterations: settings.iterations,
+        warmup: Math.min(500, Math.ceil(settings.iterations / 5)),
+        rounds: Math.min(100, Math.max(10, Math.floor(settings.iterations / 100))),
+        prefix
+      },
       progress
     )
     progress(`[${elapsed()}] throughput: ${settings.concurrency} concurrent lockers, ${settings.ops} pairs per library`)

@@ -112,7 +112,7 @@ export const latency = async (
   for (const e of entrants) await step(e, options.warmup, false)
   for (let r = 0; r < options.rounds; r++) {
     for (const e of entrants) await step(e, Math.min(perRound, options.iterations - r * perRound), true)
-    progress(`  latency round ${r + 1}/${options.rounds}`)
+    if ((r + 1) % Math.ceil(options.rounds / 10) === 0) progress(`  latency round ${r + 1}/${options.rounds}`)
   }
   return Object.fromEntries(
     entrants.map((e): [string, Outcome<LatencyFigures>] => {
