@@ -25,12 +25,23 @@
  */
 import { randomBytes } from 'node:crypto'
 import * as E from 'fp-ts/lib/Either.js'
+import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { Client, Server, Utils } from 'memjs'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, driverFailure } from '../src/LockError.js'
+import type { MemcachedConnectOptions, MemcachedConnection } from '../src/memcached/MemcachedConnection.js'
 import type { MemcachedDriver } from '../src/memcached/memcachedStore.js'
-import { MemcachedRequest, MemcachedResponse, Status, addRequest, decodeAdd, deleteRequest, noopRequest } from '../src/memcached/protocol.js'
+import {
+  MemcachedRequest,
+  MemcachedResponse,
+  Status,
+  StatusError,
+  addRequest,
+  decodeAdd,
+  deleteRequest,
+  noopRequest
+} from '../src/memcached/protocol.js'
 
 /**
  * The default deadline of one request, from the call until the response: 2000 ms.
@@ -107,6 +118,9 @@ const encode = (req: MemcachedRequest, seq: number): Buffer => {
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err))
 
+/** What memjs reports when SASL authentication fails. */
+const AUTH_FAILED = 'Memcached server authentication failed!'
+
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL'])
 
 /**
@@ -117,7 +131,7 @@ const notSent = (err: unknown): boolean => {
   const code = (err as { code?: unknown } | null)?.code
   if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true
   const message = messageOf(err)
-  return message === 'socket timed out connecting to server.' || message === 'Memcached server authentication failed!'
+  return message === 'socket timed out connecting to server.' || message === AUTH_FAILED
 }
 
 const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(messageOf(err)))
@@ -127,15 +141,19 @@ const serverFor = (client: Client, key: string): Server | undefined =>
   client.servers.length > 1 ? client.servers[Number(client.getServer(key))] : client.servers[0]
 
 interface Transport {
-  readonly send: (server: Server | undefined, req: MemcachedRequest) => Promise<E.Either<DriverError, MemcachedResponse>>
+  readonly send: (
+    server: Server | undefined,
+    req: MemcachedRequest,
+    timeoutMs?: number
+  ) => Promise<E.Either<DriverError, MemcachedResponse>>
   /** Resolves once no request is in flight. */
   readonly idle: () => Promise<void>
 }
 
-const transport = (client: Client, timeoutMs: number, isClosed: () => boolean): Transport => {
+const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boolean): Transport => {
   let inFlight = 0
   let waiters: Array<() => void> = []
-  const send: Transport['send'] = (server, req) =>
+  const send: Transport['send'] = (server, req, timeoutMs = defaultTimeoutMs) =>
     new Promise((resolve) => {
       if (isClosed()) return resolve(E.left(driverError(new ConnectionClosedError(), false)))
       if (server === undefined) return resolve(E.left(driverError(new Error('memjs has no server for this key'), false)))
@@ -208,46 +226,6 @@ export const memjsDriver = (client: Client, options: MemjsDriverOptions = {}): M
   return { send: (req) => () => t.send(serverFor(client, req.key), req) }
 }
 
-/**
- * A memcached server's address.
- *
- * @since 0.1.0
- */
-export interface MemcachedServerAddress {
-  readonly host: string
-  readonly port: number
-}
-
-/**
- * Where and how to connect. Each key is stored on one of `servers`, picked by
- * hashing the key (memjs's hashing); a lock never moves to another server.
- *
- * @since 0.1.0
- */
-export interface MemcachedConnectOptions {
-  readonly servers: ReadonlyArray<MemcachedServerAddress>
-  /** SASL (PLAIN) user name, for a memcached started with `-S`. */
-  readonly username?: string
-  readonly password?: string
-  /** Deadline for connecting, authenticating and checking every server in ms ({@link DEFAULT_CONNECT_TIMEOUT_MS} by default). */
-  readonly connectTimeoutMs?: number
-  /** Deadline of each request in ms ({@link DEFAULT_COMMAND_TIMEOUT_MS} by default). */
-  readonly commandTimeoutMs?: number
-  /** TCP keep-alive on the sockets (off by default). */
-  readonly keepAlive?: boolean
-}
-
-/**
- * A connected driver and the way to let it go.
- *
- * @since 0.1.0
- */
-export interface MemcachedConnection {
-  readonly driver: MemcachedDriver
-  /** Stops sending, waits for requests in flight (up to the request deadline), then closes every socket. Never rejects. */
-  readonly close: () => Promise<void>
-}
-
 const quiet = { log: (): void => undefined }
 
 const checkOptions = (options: MemcachedConnectOptions): ReadonlyArray<string> => {
@@ -258,6 +236,10 @@ const checkOptions = (options: MemcachedConnectOptions): ReadonlyArray<string> =
     if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535)
       errors.push(`servers[${i}].port: expected an integer in 1..65535, got ${JSON.stringify(s.port)}`)
   })
+  if ((options.username === undefined) !== (options.password === undefined))
+    errors.push('username and password: SASL needs both, got only one')
+  if (options.connectRetries !== undefined && !(Number.isSafeInteger(options.connectRetries) && options.connectRetries >= 0))
+    errors.push(`connectRetries: expected a non-negative integer, got ${JSON.stringify(options.connectRetries)}`)
   for (const [key, ms] of [
     ['connectTimeoutMs', options.connectTimeoutMs],
     ['commandTimeoutMs', options.commandTimeoutMs]
@@ -266,23 +248,33 @@ const checkOptions = (options: MemcachedConnectOptions): ReadonlyArray<string> =
   return errors
 }
 
+interface CheckFailure {
+  readonly message: string
+  /** The server answered and refused us: retrying cannot help. */
+  readonly refusal: boolean
+}
+
 /**
  * Checks one server: a NOOP (which also runs the SASL handshake when
  * credentials are set), then an ADD of a throwaway key, which shows whether
  * the server hands out CAS values, and a DELETE of it.
  */
-const checkServer = async (t: Transport, server: Server): Promise<E.Either<string, void>> => {
-  const noop = await t.send(server, noopRequest)
-  if (E.isLeft(noop)) return E.left(messageOf(noop.left.cause))
-  if (noop.right.status !== Status.NoError) return E.left(`NOOP answered status 0x${noop.right.status.toString(16)}`)
+const checkServer = async (t: Transport, server: Server, timeoutMs: number): Promise<E.Either<CheckFailure, void>> => {
+  const failed = (cause: unknown): E.Either<CheckFailure, void> =>
+    E.left({ message: messageOf(cause), refusal: messageOf(cause) === AUTH_FAILED })
+  const noop = await t.send(server, noopRequest, timeoutMs)
+  if (E.isLeft(noop)) return failed(noop.left.cause)
+  if (noop.right.status !== Status.NoError) return E.left({ message: new StatusError(noop.right.status).message, refusal: true })
   const key = `leaselock:probe:${randomBytes(12).toString('base64url')}`
-  const added = await t.send(server, addRequest(key, '', 1))
-  if (E.isLeft(added)) return E.left(messageOf(added.left.cause))
+  const added = await t.send(server, addRequest(key, '', 1), timeoutMs)
+  if (E.isLeft(added)) return failed(added.left.cause)
   const cas = decodeAdd(key)(added.right)
-  if (E.isLeft(cas)) return E.left(cas.left._tag === 'DriverFailure' ? messageOf(cas.left.cause) : cas.left._tag)
-  if (cas.right._tag === 'Some') await t.send(server, deleteRequest(key, cas.right.value))
+  if (E.isLeft(cas)) return E.left({ message: cas.left._tag === 'DriverFailure' ? messageOf(cas.left.cause) : cas.left._tag, refusal: true })
+  if (O.isSome(cas.right)) await t.send(server, deleteRequest(key, cas.right.value), timeoutMs)
   return E.right(undefined)
 }
+
+const CONNECT_RETRY_MS = 100
 
 /**
  * Creates a memjs client for `servers`, checks every server within the
@@ -291,7 +283,9 @@ const checkServer = async (t: Transport, server: Server): Promise<E.Either<strin
  * `username`/`password`, authenticates with SASL PLAIN — and then ADDs and
  * DELETEs a throwaway key, so that a server running with CAS disabled
  * (`memcached -C`) is refused here, with a clear message, rather than at the
- * first lock.
+ * first lock. A server that cannot be reached is checked again up to
+ * `connectRetries` times, 100 ms apart, within the deadline; a refusal (wrong
+ * credentials, CAS disabled) is final.
  *
  * Without credentials no SASL is attempted (memjs's fallback to the
  * `MEMCACHIER_*`/`MEMCACHE_*` environment variables is turned off).
@@ -335,12 +329,27 @@ export const connectMemcached =
     }
 
     const probe = transport(client, connectTimeoutMs, () => closed)
-    const checks = await Promise.all(servers.map((server) => checkServer(probe, server)))
-    const failed = checks.flatMap((c, i) => (E.isLeft(c) ? [`${servers[i]?.host}:${servers[i]?.port}: ${c.left}`] : []))
-    if (failed.length > 0) {
-      closed = true
-      destroy()
-      return E.left(driverFailure(target, new Error(`Cannot connect to memcached: ${failed.join('; ')}`), false))
+    const deadline = performance.now() + connectTimeoutMs
+    const retries = options.connectRetries ?? 0
+    let pending = servers
+    for (let attempt = 0; ; attempt++) {
+      const remaining = Math.max(1, Math.round(deadline - performance.now()))
+      const checks = await Promise.all(pending.map((server) => checkServer(probe, server, remaining)))
+      const failed = pending.flatMap((server, i) => {
+        const check = checks[i]
+        return check !== undefined && E.isLeft(check) ? [{ server, failure: check.left }] : []
+      })
+      if (failed.length === 0) break
+      const retry =
+        attempt < retries && failed.every((f) => !f.failure.refusal) && performance.now() + CONNECT_RETRY_MS < deadline
+      if (!retry) {
+        closed = true
+        destroy()
+        const why = failed.map((f) => `${f.server.host}:${f.server.port}: ${f.failure.message}`).join('; ')
+        return E.left(driverFailure(target, new Error(`Cannot connect to memcached: ${why}`), false))
+      }
+      pending = failed.map((f) => f.server)
+      await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS))
     }
 
     const t = transport(client, commandTimeoutMs, () => closed)

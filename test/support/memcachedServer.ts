@@ -29,6 +29,8 @@ export interface StartOptions {
   readonly args?: ReadonlyArray<string>
   /** Extra environment, e.g. `SASL_CONF_PATH`. */
   readonly env?: Readonly<Record<string, string>>
+  /** The port to listen on (a free one by default). */
+  readonly port?: number
   /** Run when the server is stopped, after the process exited. */
   readonly cleanup?: () => Promise<void>
 }
@@ -54,24 +56,61 @@ const userArgs = (): ReadonlyArray<string> => (process.getuid?.() === 0 ? ['-u',
 const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()))
 
-const launch = async (port: number, options: StartOptions): Promise<ChildProcess> => {
-  const child = spawn('memcached', [...userArgs(), '-l', '127.0.0.1', '-p', String(port), '-U', '0', ...(options.args ?? [])], {
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'ignore', 'pipe']
+/**
+ * memcached runs under a small shell that prints its pid, waits for it, and
+ * kills it if this test process disappears without stopping it (a crash, or a
+ * runner killed on a timeout), so no server outlives the tests.
+ */
+const WATCHDOG = [
+  // Linux: the shell's current parent (a dead parent may linger as a zombie, which `kill -0` still finds).
+  'alive() { if [ -r /proc/$$/stat ]; then [ "$(cut -d" " -f4 /proc/$$/stat)" = "$LEASELOCK_TEST_PARENT" ]; else kill -0 "$LEASELOCK_TEST_PARENT" 2>/dev/null; fi; }',
+  'memcached "$@" >/dev/null & m=$!',
+  'echo $m',
+  '( while alive; do sleep 0.5; done; kill -9 $m 2>/dev/null ) >/dev/null 2>&1 & w=$!',
+  'wait $m; s=$?',
+  'kill $w 2>/dev/null',
+  'exit $s'
+].join('\n')
+
+/** A running memcached: the watchdog shell and memcached's own pid (for signals). */
+interface Running {
+  readonly shell: ChildProcess
+  readonly pid: number
+}
+
+const launch = async (port: number, options: StartOptions): Promise<Running> => {
+  const args = [...userArgs(), '-l', '127.0.0.1', '-p', String(port), '-U', '0', ...(options.args ?? [])]
+  const shell = spawn('sh', ['-c', WATCHDOG, 'sh', ...args], {
+    env: { ...process.env, ...options.env, LEASELOCK_TEST_PARENT: String(process.pid) },
+    stdio: ['ignore', 'pipe', 'pipe']
   })
+  let stdout = ''
   let stderr = ''
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  shell.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
+  shell.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   let spawnError: Error | undefined
-  child.once('error', (e) => (spawnError = e))
+  shell.once('error', (e) => (spawnError = e))
   for (let i = 0; i < 250; i++) {
     if (spawnError !== undefined) throw spawnError
-    if (child.exitCode !== null) throw new Error(`memcached exited with ${child.exitCode}: ${stderr.trim()}`)
-    if (await accepts(port)) return child
+    if (shell.exitCode !== null) throw new Error(`memcached exited with ${shell.exitCode}: ${stderr.trim()}`)
+    const pid = Number.parseInt(stdout, 10)
+    if (pid > 0 && (await accepts(port))) return { shell, pid }
     await sleep(20)
   }
-  child.kill('SIGKILL')
-  await exited(child)
+  const pid = Number.parseInt(stdout, 10)
+  if (pid > 0) process.kill(pid, 'SIGKILL')
+  shell.kill('SIGKILL')
+  await exited(shell)
   throw new Error(`memcached did not accept connections on port ${port} within 5 s: ${stderr.trim()}`)
+}
+
+const signal = (running: Running | undefined, sig: NodeJS.Signals): void => {
+  if (running === undefined) return
+  try {
+    process.kill(running.pid, sig)
+  } catch {
+    // already gone
+  }
 }
 
 /**
@@ -79,26 +118,26 @@ const launch = async (port: number, options: StartOptions): Promise<ChildProcess
  * it accepts connections. Stop it in `after`.
  */
 export const startMemcached = async (options: StartOptions = {}): Promise<MemcachedServer> => {
-  const port = await freePort()
-  let child: ChildProcess | undefined = await launch(port, options)
+  const port = options.port ?? (await freePort())
+  let running: Running | undefined = await launch(port, options)
   let stopped = false
   const kill = async (): Promise<void> => {
-    const c = child
-    child = undefined
-    if (c === undefined) return
-    c.kill('SIGKILL')
-    await exited(c)
+    const r = running
+    running = undefined
+    if (r === undefined) return
+    signal(r, 'SIGKILL')
+    await exited(r.shell)
   }
   return {
     host: '127.0.0.1',
     port,
     args: options.args ?? [],
-    pause: () => void child?.kill('SIGSTOP'),
-    resume: () => void child?.kill('SIGCONT'),
+    pause: () => signal(running, 'SIGSTOP'),
+    resume: () => signal(running, 'SIGCONT'),
     kill,
     restart: async () => {
       await kill()
-      child = await launch(port, options)
+      running = await launch(port, options)
     },
     stop: async () => {
       if (stopped) return
