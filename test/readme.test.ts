@@ -5,6 +5,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { startMemcached } from './support/memcachedServer.js'
+import { startRedis } from './support/redisServer.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const run = promisify(execFile)
@@ -23,15 +25,24 @@ const examples = (): Array<{ line: number; code: string }> => {
   return blocks
 }
 
-/** Environment the examples that need servers read their addresses from; set by the server harness. */
-export const readmeEnv: Record<string, string> = {}
+/** The examples that need servers read their ports from REDIS_PORT and MEMCACHED_PORT. */
+const readmeEnv: Record<string, string> = {}
+let servers: Array<{ stop: () => Promise<void> }> = []
 
 const workDir = join(root, '.tmp', 'readme')
 
-test.before(() => {
+test.before(async () => {
   mkdirSync(workDir, { recursive: true })
+  const redis = await startRedis()
+  const memcached = await startMemcached()
+  servers = [redis, memcached]
+  readmeEnv.REDIS_PORT = String(redis.port)
+  readmeEnv.MEMCACHED_PORT = String(memcached.port)
 })
-test.after(() => rmSync(workDir, { recursive: true, force: true }))
+test.after(async () => {
+  rmSync(workDir, { recursive: true, force: true })
+  await Promise.all(servers.map((s) => s.stop()))
+})
 
 test('the README has runnable TypeScript examples', () => {
   assert.ok(examples().length >= 5)
