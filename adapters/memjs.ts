@@ -46,6 +46,10 @@ import {
 /**
  * The default deadline of one request, from the call until the response: 2000 ms.
  *
+ * @example
+ * import { DEFAULT_COMMAND_TIMEOUT_MS } from 'leaselock/memcached'
+ * assert.strictEqual(DEFAULT_COMMAND_TIMEOUT_MS, 2000)
+ *
  * @since 0.1.0
  */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
@@ -53,6 +57,10 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 2000
 /**
  * The default deadline for `connectMemcached` (connecting, authenticating and
  * checking every server): 5000 ms.
+ *
+ * @example
+ * import { DEFAULT_CONNECT_TIMEOUT_MS } from 'leaselock/memcached'
+ * assert.strictEqual(DEFAULT_CONNECT_TIMEOUT_MS, 5000)
  *
  * @since 0.1.0
  */
@@ -91,6 +99,10 @@ export class ConnectionClosedError extends Error {
 }
 
 /**
+ * @example
+ * import { MemjsDriverOptions } from 'leaselock/memcached'
+ * const fast: MemjsDriverOptions = { commandTimeoutMs: 500 }
+ *
  * @since 0.1.0
  */
 export interface MemjsDriverOptions {

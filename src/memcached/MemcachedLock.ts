@@ -74,6 +74,10 @@ export const memcachedOptionSpecs = {
  * The decoded options of a memcached lock (see {@link memcachedOptionSpecs});
  * `commandTimeoutMs` is `command_timeout`, else `timeout`, else 3000.
  *
+ * @example
+ * import { MemcachedOptions } from 'leaselock/memcached'
+ * const deadline = (options: MemcachedOptions): number => options.commandTimeoutMs
+ *
  * @since 0.1.0
  */
 export type MemcachedOptions = Omit<OptionsOf<typeof memcachedOptionSpecs>, 'commandTimeoutMs' | 'timeoutMs'> & {

@@ -44,6 +44,10 @@ import {
 export type MemcachedDriver = Driver<MemcachedRequest, MemcachedResponse>
 
 /**
+ * @example
+ * import { MemcachedStoreOptions } from 'leaselock/memcached'
+ * const shortKeysHourLocks: MemcachedStoreOptions = { maxKeySize: 64, maxExpirationSeconds: 3600 }
+ *
  * @since 0.1.0
  */
 export interface MemcachedStoreOptions {

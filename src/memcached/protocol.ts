@@ -78,6 +78,10 @@ const statusNames: Readonly<Record<number, string>> = {
 /**
  * One binary-protocol request. `key` is sent as UTF-8; `cas` is 0n for "no check".
  *
+ * @example
+ * import { MemcachedRequest, Opcode } from 'leaselock/memcached'
+ * const version: MemcachedRequest = { opcode: Opcode.Version, key: '', extras: new Uint8Array(0), value: new Uint8Array(0), cas: 0n }
+ *
  * @since 0.1.0
  */
 export interface MemcachedRequest {
@@ -92,6 +96,10 @@ export interface MemcachedRequest {
  * One binary-protocol response: the status, the CAS from the header, and the
  * value (the body after the extras and the key).
  *
+ * @example
+ * import { MemcachedResponse, Status } from 'leaselock/memcached'
+ * const stored: MemcachedResponse = { status: Status.NoError, cas: 17n, value: new Uint8Array(0) }
+ *
  * @since 0.1.0
  */
 export interface MemcachedResponse {
@@ -102,6 +110,13 @@ export interface MemcachedResponse {
 
 /**
  * A CAS value the server handed out, never 0.
+ *
+ * @example
+ * import { Cas, decodeAdd, Status } from 'leaselock/memcached'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * import * as O from 'fp-ts/lib/Option.js'
+ * const added = decodeAdd('k')({ status: Status.NoError, cas: 3n, value: new Uint8Array(0) })
+ * const cas: Cas | undefined = E.isRight(added) ? O.toUndefined(added.right) : undefined
  *
  * @since 0.1.0
  */
@@ -273,6 +288,10 @@ export const decodeAdd =
 
 /**
  * An item as GET answers it: its value as text and its CAS.
+ *
+ * @example
+ * import { Item } from 'leaselock/memcached'
+ * const isOurs = (token: string) => (item: Item): boolean => item.value === token
  *
  * @since 0.1.0
  */
