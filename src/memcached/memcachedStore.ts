@@ -64,7 +64,10 @@ export interface MemcachedStoreOptions {
  *   the TTL in whole seconds rounded up (see `expirySeconds`). The grant's
  *   `revision` is the item's CAS in decimal, its `validityMs` is what
  *   memcached's one-second clock guarantees (see `validityMs`: N − 2 s for an
- *   N-second expiry).
+ *   N-second expiry). A TTL of 2 s or less still locks (the key expires within
+ *   the TTL rounded up to whole seconds) but gives a lease with no guaranteed
+ *   validity, which `withLock` reports lost at once: use 3 s or more when the
+ *   lease's validity matters.
  * - **release**: GET, and if the value is our token, DELETE carrying the CAS the
  *   GET answered: it deletes only that very item, so if the lease expired and
  *   someone else took the key in between, their item stays. The token check
