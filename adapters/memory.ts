@@ -11,6 +11,12 @@ import * as TE from 'fp-ts/lib/TaskEither.js'
 import { Clock, realClock } from '../src/Clock.js'
 import type { Grant, Store, WaitQueue } from '../src/Store.js'
 
+/** A synchronous step as a TaskEither, without the combinator overhead of `TE.fromIO` on the hot path. */
+const sync =
+  <A>(f: () => A): TE.TaskEither<never, A> =>
+  () =>
+    Promise.resolve(E.right(f()))
+
 interface Entry {
   readonly token: string
   readonly fence: bigint
@@ -125,7 +131,7 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
 
   const queue: WaitQueue = {
     acquireOrEnqueue: (key, token, ttlMs, waitMs) =>
-      TE.fromIO(() => {
+      sync(() => {
         if (live(key) === undefined) return O.some(take(key, token, ttlMs))
         const waiters = queues.get(key) ?? []
         waiters.push({ token, deadline: clock.now() + waitMs })
@@ -148,7 +154,7 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
       return result
     },
     poll: (key, token, ttlMs) =>
-      TE.fromIO(() => {
+      sync(() => {
         const mine = ours(key, token)
         if (mine !== undefined) {
           mine.expiresAt = clock.now() + ttlMs
@@ -159,7 +165,7 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
         return O.some(take(key, token, ttlMs))
       }),
     leave: (key, token) =>
-      TE.fromIO(() => {
+      sync(() => {
         dequeue(key, token)
         if (ours(key, token) !== undefined) passOn(key)
       })
@@ -169,15 +175,15 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
     name: 'memory',
     checkKey: E.right,
     checkTtl: E.right,
-    acquire: (key, token, ttlMs) => TE.fromIO(() => (live(key) !== undefined ? O.none : O.some(take(key, token, ttlMs)))),
+    acquire: (key, token, ttlMs) => sync(() => (live(key) !== undefined ? O.none : O.some(take(key, token, ttlMs)))),
     release: (held) =>
-      TE.fromIO(() => {
+      sync(() => {
         if (ours(held.key, held.token) === undefined) return false
         passOn(held.key)
         return true
       }),
     extend: (held, ttlMs) =>
-      TE.fromIO(() => {
+      sync(() => {
         const entry = ours(held.key, held.token)
         if (entry === undefined) return O.none
         entry.expiresAt = clock.now() + ttlMs
