@@ -1,7 +1,7 @@
 /**
  * The node-redis adapter: a {@link RedisDriver} over a node-redis client
- * (`redis` package, v5 and later), and `connectRedis`, which creates, guards and
- * connects such a client.
+ * (`redis` package, v5 and later), a pub/sub subscriber for wake-on-release,
+ * and `connectRedis`, which creates, guards and connects such a client.
  *
  * Deadlines: node-redis's own command timeout stops applying once a command is
  * written to the socket, and its `connect()` never settles while the server is
@@ -16,10 +16,10 @@ import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { AbortError, ClientClosedError, ClientOfflineError, ErrorReply, createClient } from 'redis'
 import { defaultCommandTimeoutMs, defaultConnectTimeoutMs } from '../src/config/options.js'
 import { DriverError, driverError } from '../src/Driver.js'
-import { LockError, configError, driverFailure } from '../src/LockError.js'
+import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
-import type { RedisDriver } from '../src/redis/redisStore.js'
+import type { RedisDriver, RedisSubscribe } from '../src/redis/redisStore.js'
 
 /**
  * The default deadline of one command, from the call until the reply: 3000 ms
@@ -178,13 +178,169 @@ export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDrive
   }
 }
 
-/** Where a connection goes, for messages: the URI without its password, or host:port. */
+/**
+ * What {@link nodeRedisSubscriber} needs from the connection it opens: any
+ * node-redis client fits.
+ *
+ * @example
+ * import { createClient } from 'redis'
+ * import { NodeRedisPubSubClient } from 'leaselock/redis'
+ * const subscriber: NodeRedisPubSubClient = createClient().duplicate()
+ *
+ * @since 0.1.0
+ */
+export interface NodeRedisPubSubClient {
+  readonly isOpen: boolean
+  readonly on: (event: 'error', listener: (e: unknown) => void) => unknown
+  readonly connect: () => Promise<unknown>
+  readonly subscribe: (channel: string, listener: (message: string) => unknown) => Promise<unknown>
+  readonly close: () => Promise<unknown>
+  readonly destroy: () => unknown
+}
+
+/**
+ * A client the subscriber can `duplicate()` (a new connection with the same
+ * options): any node-redis client.
+ *
+ * @example
+ * import { createClient } from 'redis'
+ * import { NodeRedisDuplicable } from 'leaselock/redis'
+ * const client: NodeRedisDuplicable = createClient()
+ *
+ * @since 0.1.0
+ */
+export interface NodeRedisDuplicable {
+  readonly duplicate: () => NodeRedisPubSubClient
+}
+
+/**
+ * @example
+ * import { NodeRedisSubscriberOptions } from 'leaselock/redis'
+ * const options: NodeRedisSubscriberOptions = { connectTimeoutMs: 2_000, commandTimeoutMs: 1_000 }
+ *
+ * @since 0.1.0
+ */
+export interface NodeRedisSubscriberOptions {
+  /** Deadline for opening the subscriber connection, in ms ({@link DEFAULT_CONNECT_TIMEOUT_MS} by default). */
+  readonly connectTimeoutMs?: number
+  /** Deadline of each `SUBSCRIBE`, and of closing, in ms ({@link DEFAULT_COMMAND_TIMEOUT_MS} by default). */
+  readonly commandTimeoutMs?: number
+}
+
+/**
+ * A subscriber connection and the way to close it.
+ *
+ * @example
+ * import { NodeRedisSubscriber } from 'leaselock/redis'
+ * const stop = (s: NodeRedisSubscriber) => s.close()
+ *
+ * @since 0.1.0
+ */
+export interface NodeRedisSubscriber {
+  /** Subscribes over the one subscriber connection, opening it on first use (see `RedisSubscribe`). */
+  readonly subscribe: RedisSubscribe
+  /** Closes the subscriber connection, if one was opened, within the command timeout. Never rejects; later subscriptions fail. */
+  readonly close: () => Promise<void>
+}
+
+/** Settles with the promise's outcome, or with a timeout after `ms`; leaves no timer behind. */
+const within = <A>(promise: Promise<A>, ms: number): Promise<E.Either<unknown, A>> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(E.left(new CommandTimeoutError(ms))), ms)
+    promise.then(
+      (a) => {
+        clearTimeout(timer)
+        resolve(E.right(a))
+      },
+      (e: unknown) => {
+        clearTimeout(timer)
+        resolve(E.left(e))
+      }
+    )
+  })
+
+/** Closes a node-redis client within `ms`, then cuts its socket if it is still open. Never rejects. */
+const closeWithin = async (client: NodeRedisPubSubClient, ms: number): Promise<void> => {
+  if (client.isOpen) await within(client.close(), ms)
+  client.destroy()
+}
+
+/**
+ * The notification side of wake-on-release for node-redis: one extra
+ * connection (`client.duplicate()`, so it has the client's address,
+ * credentials and reconnection), opened on the first `subscribe` and shared
+ * by all its subscriptions. Opening has the connect deadline and each
+ * `SUBSCRIBE` the command deadline; a failed open is retried by the next
+ * `subscribe`. After a dropped connection node-redis reconnects and
+ * resubscribes by itself; messages published meanwhile are lost (waiters poll).
+ * `connectRedis` builds one into its driver; with a client of your own,
+ * combine the two and close both:
+ *
+ * @example
+ * import { createClient } from 'redis'
+ * import { makeLock } from 'leaselock'
+ * import { nodeRedisDriver, nodeRedisSubscriber, redisStore } from 'leaselock/redis'
+ *
+ * const client = createClient({ url: 'redis://localhost:6379', disableOfflineQueue: true })
+ * client.on('error', () => {})
+ * await client.connect()
+ * const subscriber = nodeRedisSubscriber(client)
+ * const lock = makeLock(redisStore({ ...nodeRedisDriver(client), subscribe: subscriber.subscribe }))
+ * // ...
+ * await subscriber.close()
+ * await client.close()
+ *
+ * @since 0.1.0
+ */
+export const nodeRedisSubscriber = (client: NodeRedisDuplicable, options: NodeRedisSubscriberOptions = {}): NodeRedisSubscriber => {
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
+  let current: NodeRedisPubSubClient | undefined
+  let opening: Promise<E.Either<DriverError, NodeRedisPubSubClient>> | undefined
+  let closed = false
+
+  const open = async (): Promise<E.Either<DriverError, NodeRedisPubSubClient>> => {
+    let connection: NodeRedisPubSubClient
+    try {
+      connection = client.duplicate()
+    } catch (e) {
+      return E.left(driverError(e, false))
+    }
+    connection.on('error', () => undefined)
+    current = connection
+    const connected = await within(connection.connect(), connectTimeoutMs)
+    if (E.isRight(connected) && !closed) return E.right(connection)
+    connection.destroy()
+    if (current === connection) current = undefined
+    return E.left(driverError(E.isLeft(connected) ? connected.left : new ClientClosedError(), false))
+  }
+
+  return {
+    subscribe: (channel, onMessage) => async () => {
+      if (closed) return E.left(driverError(new ClientClosedError(), false))
+      const connection = await (opening ??= open().then((r) => {
+        if (E.isLeft(r)) opening = undefined
+        return r
+      }))
+      if (E.isLeft(connection)) return connection
+      const subscribed = await within(connection.right.subscribe(channel, (message) => onMessage(message)), commandTimeoutMs)
+      return E.isRight(subscribed) ? E.right(undefined) : E.left(driverError(subscribed.left, !notSent(subscribed.left)))
+    },
+    close: async () => {
+      closed = true
+      const connection = current
+      current = undefined
+      if (connection !== undefined) await closeWithin(connection, commandTimeoutMs)
+    }
+  }
+}
+
+/** Where a connection goes, for messages, never with credentials: the URI's scheme, host and port, or host:port. */
 const describeTarget = (options: RedisConnectOptions): string => {
   if (options.uri === undefined) return `${options.host ?? 'localhost'}:${options.port ?? 6379}`
   try {
     const url = new URL(options.uri)
-    if (url.password !== '') url.password = '***'
-    return url.toString()
+    return `${url.protocol}//${url.host}`
   } catch {
     return 'an unparsable URI'
   }
@@ -212,10 +368,14 @@ const RECONNECT_MAX_MS = 2000
  *   handshake (wrong password, `NOAUTH`, a bad database), reporting the
  *   server's message.
  *
+ * The driver can `subscribe` (see {@link nodeRedisSubscriber}): a second
+ * connection, opened only when a lock first waits, lets `redisStore` hand
+ * released keys straight to waiters. `close` closes both connections.
+ *
  * On failure no socket or timer is left behind (the client is destroyed), and
- * the result is a `DriverFailure` whose key names the target (the URI without
- * its password, or `host:port`), or a `ConfigError` for a URI node-redis
- * cannot parse.
+ * the result is a `ConnectFailed` (code `CONNECT_FAILED`) naming the target
+ * (the URI's scheme, host and port, or `host:port`: never credentials), or a
+ * `ConfigError` for a URI node-redis cannot parse.
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -271,18 +431,12 @@ export const connectRedis =
 
     const failure = (why: string): LockError => {
       const cause = lastError instanceof Error ? lastError.message : lastError === undefined ? 'no answer' : String(lastError)
-      return driverFailure(target, new Error(`Cannot connect to Redis at ${target}: ${why}: ${cause}`, { cause: lastError }), false)
+      return connectFailed(target, new Error(`${why}: ${cause}`, { cause: lastError }))
     }
 
+    const subscriber = nodeRedisSubscriber(client, { connectTimeoutMs, commandTimeoutMs })
     const close = async (): Promise<void> => {
-      if (!client.isOpen) return client.destroy()
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        client.close().catch(() => undefined),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, commandTimeoutMs)))
-      ])
-      clearTimeout(timer)
-      if (client.isOpen) client.destroy()
+      await Promise.all([closeWithin(client, commandTimeoutMs), subscriber.close()])
     }
 
     return new Promise<E.Either<LockError, RedisConnection>>((resolve) => {
@@ -295,7 +449,7 @@ export const connectRedis =
         () => {
           clearTimeout(timer)
           connected = true
-          resolve(E.right({ driver: nodeRedisDriver(client, { commandTimeoutMs }), close }))
+          resolve(E.right({ driver: { ...nodeRedisDriver(client, { commandTimeoutMs }), subscribe: subscriber.subscribe }, close }))
         },
         () => {
           clearTimeout(timer)

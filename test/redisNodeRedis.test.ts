@@ -5,7 +5,7 @@ import { createClient } from 'redis'
 import { CommandTimeoutError, connectRedis, nodeRedisDriver } from '../adapters/node-redis.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
 import type { DriverError } from '../src/Driver.js'
-import type { LockError } from '../src/LockError.js'
+import { LockError, code, message } from '../src/LockError.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver } from '../src/redis/redisStore.js'
 import { freePort } from './support/freePort.js'
@@ -34,7 +34,8 @@ const failedToConnect = async (options: RedisConnectOptions): Promise<LockError>
   return r.left
 }
 
-const causeText = (e: LockError): string => (e._tag === 'DriverFailure' && e.cause instanceof Error ? e.cause.message : JSON.stringify(e))
+/** The error's message (`Cannot connect to <target>: …` for a connect failure). */
+const causeText = (e: LockError): string => message(e)
 
 const reply = async (driver: RedisDriver, command: ReadonlyArray<string>): Promise<RedisReply> => {
   const r = await driver.send(command)()
@@ -66,9 +67,10 @@ Connect('no server on the port: fails within the connect deadline, naming the ta
   const before = handles()
   const [e, ms] = await timed(() => failedToConnect({ host: '127.0.0.1', port, connectTimeoutMs: 300 }))
   assert.ok(ms >= 290 && ms < 700, `failed after ${ms} ms`)
-  assert.is(e._tag, 'DriverFailure')
-  assert.ok(e._tag === 'DriverFailure' && !e.indeterminate && e.key === `127.0.0.1:${port}`)
-  assert.match(causeText(e), `Cannot connect to Redis at 127.0.0.1:${port}: no connection within 300 ms: connect ECONNREFUSED`)
+  assert.is(e._tag, 'ConnectFailed')
+  assert.is(code(e), 'CONNECT_FAILED')
+  assert.ok(e._tag === 'ConnectFailed' && e.target === `127.0.0.1:${port}`)
+  assert.match(causeText(e), `Cannot connect to 127.0.0.1:${port}: no connection within 300 ms: connect ECONNREFUSED`)
   await sleep(150)
   assert.ok(handles() <= before, 'no timer or socket left behind')
 })
@@ -119,8 +121,10 @@ Connect('a wrong or missing password fails at once with the server message, not 
   const missing = await failedToConnect({ uri: secured.url, connectTimeoutMs: 3000 })
   assert.match(causeText(missing), 'NOAUTH')
   const hidden = await failedToConnect({ uri: `redis://:nope@127.0.0.1:${secured.port}`, connectTimeoutMs: 3000 })
-  assert.ok(hidden._tag === 'DriverFailure' && hidden.key === `redis://:***@127.0.0.1:${secured.port}`, 'the password is not shown')
-  assert.not.match(causeText(hidden), 'nope@')
+  assert.ok(hidden._tag === 'ConnectFailed' && hidden.target === `redis://127.0.0.1:${secured.port}`, 'the target carries no credentials')
+  assert.not.match(causeText(hidden), 'nope')
+  const named = await failedToConnect({ uri: `redis://someone:nope@127.0.0.1:${secured.port}/2`, connectTimeoutMs: 3000 })
+  assert.ok(named._tag === 'ConnectFailed' && named.target === `redis://127.0.0.1:${secured.port}`, 'nor a user name or database')
 })
 
 Connect('a URI node-redis cannot use is a ConfigError', async () => {

@@ -5,7 +5,7 @@ import * as O from 'fp-ts/lib/Option.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import { driverError } from '../src/Driver.js'
 import type { LockError } from '../src/LockError.js'
-import { checkRedisKey, fenceKey, hashTag } from '../src/redis/keys.js'
+import { checkRedisKey, companionKey, fenceKey, hashTag, queueKey } from '../src/redis/keys.js'
 import { RedisReply, decodeFence, decodeFlag, isNoScript, replyErrorCause } from '../src/redis/RedisReply.js'
 import { RedisDriver, redisStore } from '../src/redis/redisStore.js'
 import { acquireScript, evalCommand, evalShaCommand, releaseScript, script } from '../src/redis/scripts.js'
@@ -51,13 +51,22 @@ Keys('fenceKey keeps a valid tag, wraps any other key in one, refuses keys it ca
   assert.ok(E.isLeft(fenceKey('x{}y')))
 })
 
-Keys('checkRedisKey: length in UTF-8 bytes, reserved :fence suffix, co-locatable counter', () => {
+Keys('queueKey follows the same rule; companionKey builds any companion name', () => {
+  assert.equal(queueKey('jobs:nightly'), E.right('{jobs:nightly}:queue'))
+  assert.equal(queueKey('{user:1}:lock'), E.right('{user:1}:lock:queue'))
+  assert.ok(E.isLeft(queueKey('a}b')))
+  assert.equal(companionKey(':x')('k'), E.right('{k}:x'))
+})
+
+Keys('checkRedisKey: length in UTF-8 bytes, reserved :fence and :queue suffixes, co-locatable counter', () => {
   const check = checkRedisKey(8)
   assert.equal(check('12345678'), E.right('12345678'))
   const tooLong = left(check('ééééé'))
   assert.ok(tooLong._tag === 'InvalidArgument' && tooLong.message.includes('10 bytes'), '5 characters, 10 bytes')
   const reserved = left(checkRedisKey(100)('{a}:fence'))
   assert.ok(reserved._tag === 'InvalidArgument' && reserved.message.includes('reserved'))
+  const queue = left(checkRedisKey(100)('jobs:queue'))
+  assert.ok(queue._tag === 'InvalidArgument' && queue.message.includes('reserved for wait queues'))
   assert.ok(E.isLeft(checkRedisKey(100)('a}b')))
   assert.ok(E.isRight(checkRedisKey(100)('{a}b}')), 'a valid tag makes a stray } harmless')
 })
@@ -131,7 +140,7 @@ Store('a NOSCRIPT reply is retried once with EVAL', async () => {
   const r = await redisStore(driver).release({ key: 'k', token: 'tok', revision: '1' })()
   assert.equal(r, E.right(true))
   assert.is(sent.length, 2)
-  assert.equal(sent[1], ['EVAL', releaseScript.source, '1', 'k', 'tok'])
+  assert.equal(sent[1], ['EVAL', releaseScript.source, '3', 'k', '{k}:fence', '{k}:queue', 'tok', '1000'])
 })
 
 Store('a NOSCRIPT failure from a driver that rejects on error replies is retried too', async () => {

@@ -15,7 +15,7 @@ import { makeLock } from '../src/Lock.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
 import { RedisDriver, redisStore } from '../src/redis/redisStore.js'
 import { fenceKey } from '../src/redis/keys.js'
-import { acquireScript, extendScript, releaseScript } from '../src/redis/scripts.js'
+import { acquireOrEnqueueScript, acquireScript, extendScript, leaveScript, pollScript, releaseScript } from '../src/redis/scripts.js'
 import type { Store } from '../src/Store.js'
 import { conformance } from './support/conformance.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
@@ -90,7 +90,7 @@ S.after(async () => {
 })
 
 S('the precomputed SHA1s are the ones the server computes', async () => {
-  for (const s of [acquireScript, releaseScript, extendScript]) assert.is(await send(['SCRIPT', 'LOAD', s.source]), s.sha1)
+  for (const s of [acquireScript, releaseScript, extendScript, acquireOrEnqueueScript, pollScript, leaveScript]) assert.is(await send(['SCRIPT', 'LOAD', s.source]), s.sha1)
 })
 
 S('the lock key holds the token with the TTL asked for; the fencing counter beside it never expires', async () => {

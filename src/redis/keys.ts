@@ -1,6 +1,6 @@
 /**
- * Redis key rules: cluster hash tags, the fencing counter beside each lock key,
- * and the checks a key must pass before any I/O.
+ * Redis key rules: cluster hash tags, the fencing counter and wait queue
+ * beside each lock key, and the checks a key must pass before any I/O.
  *
  * @since 0.1.0
  */
@@ -44,18 +44,57 @@ export const hashTag = (key: string): O.Option<string> => {
 export const FENCE_SUFFIX = ':fence'
 
 /**
- * The name of the counter that numbers a lock key's acquisitions (the fencing
- * token), chosen so that it shares the lock key's cluster slot and one script
- * can touch both:
+ * The suffix of every wait queue's name (the list of waiters beside a lock
+ * key). Lock keys ending in it are refused, like {@link FENCE_SUFFIX}.
  *
- * - a key with a valid hash tag keeps it: `<key>:fence` (`{user:1}:lock` → `{user:1}:lock:fence`);
- * - any other key becomes the tag: `{<key>}:fence` (`jobs:nightly` → `{jobs:nightly}:fence`).
+ * @example
+ * import { QUEUE_SUFFIX } from 'leaselock/redis'
+ * assert.strictEqual(QUEUE_SUFFIX, ':queue')
+ *
+ * @since 0.1.0
+ */
+export const QUEUE_SUFFIX = ':queue'
+
+/**
+ * The name of a key that lives beside a lock key (its fencing counter, its
+ * wait queue), chosen so that it shares the lock key's cluster slot and one
+ * script can touch both:
+ *
+ * - a key with a valid hash tag keeps it: `<key><suffix>` (`{user:1}:lock` → `{user:1}:lock:fence`);
+ * - any other key becomes the tag: `{<key>}<suffix>` (`jobs:nightly` → `{jobs:nightly}:fence`).
  *
  * A key with a `}` but no valid tag (`a}b`, `x{}y`) is hashed whole, and no
- * name built around it can share its slot: such keys are refused. The counter
- * never expires (it must outlive every lease to keep tokens growing); it costs
- * one small string per distinct lock key. Two keys can share one counter
- * (`{a}` and `a` both use `{a}:fence`), which keeps each key's tokens growing.
+ * name built around it can share its slot: such keys are refused.
+ *
+ * @example
+ * import { companionKey } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(companionKey(':queue')('jobs:nightly'), E.right('{jobs:nightly}:queue'))
+ * assert.deepStrictEqual(companionKey(':queue')('{user:1}:lock'), E.right('{user:1}:lock:queue'))
+ * assert.ok(E.isLeft(companionKey(':queue')('a}b')))
+ *
+ * @since 0.1.0
+ */
+export const companionKey =
+  (suffix: string) =>
+  (key: string): E.Either<LockError, string> =>
+    O.isSome(hashTag(key))
+      ? E.right(`${key}${suffix}`)
+      : key.includes('}')
+        ? E.left(
+            invalidArgument(
+              `a Redis lock key that contains "}" must contain a hash tag "{…}" (its fencing counter and wait queue must share the key's cluster slot), got ${quote(key)}`
+            )
+          )
+        : E.right(`{${key}}${suffix}`)
+
+/**
+ * The name of the counter that numbers a lock key's acquisitions (the fencing
+ * token): the {@link companionKey} with suffix {@link FENCE_SUFFIX}. The
+ * counter never expires (it must outlive every lease to keep tokens growing);
+ * it costs one small string per distinct lock key. Two keys can share one
+ * counter (`{a}` and `a` both use `{a}:fence`), which keeps each key's tokens
+ * growing.
  *
  * @example
  * import { fenceKey } from 'leaselock/redis'
@@ -66,16 +105,23 @@ export const FENCE_SUFFIX = ':fence'
  *
  * @since 0.1.0
  */
-export const fenceKey = (key: string): E.Either<LockError, string> =>
-  O.isSome(hashTag(key))
-    ? E.right(`${key}${FENCE_SUFFIX}`)
-    : key.includes('}')
-      ? E.left(
-          invalidArgument(
-            `a Redis lock key that contains "}" must contain a hash tag "{…}" (its fencing counter must share the key's cluster slot), got ${quote(key)}`
-          )
-        )
-      : E.right(`{${key}}${FENCE_SUFFIX}`)
+export const fenceKey: (key: string) => E.Either<LockError, string> = companionKey(FENCE_SUFFIX)
+
+/**
+ * The name of the list where waiters for a lock key queue in arrival order:
+ * the {@link companionKey} with suffix {@link QUEUE_SUFFIX}. It exists only
+ * while someone waits, and expires after its last waiter's deadline. Two keys
+ * that share a counter (`{a}` and `a`) share a queue too; each entry names its
+ * key, so a release only ever hands its key to a waiter of that key.
+ *
+ * @example
+ * import { queueKey } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(queueKey('jobs:nightly'), E.right('{jobs:nightly}:queue'))
+ *
+ * @since 0.1.0
+ */
+export const queueKey: (key: string) => E.Either<LockError, string> = companionKey(QUEUE_SUFFIX)
 
 /**
  * The longest key accepted by default, in UTF-8 bytes. Redis itself accepts
@@ -91,14 +137,15 @@ export const DEFAULT_MAX_KEY_BYTES = 8192
 
 /**
  * Checks a lock key (already a non-empty string) against the Redis rules: at
- * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence`, and a fencing
- * counter name can be built for it (see {@link fenceKey}).
+ * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence` or `:queue`, and
+ * names for its companions can be built (see {@link companionKey}).
  *
  * @example
  * import { checkRedisKey } from 'leaselock/redis'
  * import * as E from 'fp-ts/lib/Either.js'
  * assert.ok(E.isRight(checkRedisKey(8192)('orders:42')))
  * assert.ok(E.isLeft(checkRedisKey(8192)('orders:42:fence')))
+ * assert.ok(E.isLeft(checkRedisKey(8192)('orders:42:queue')))
  * assert.ok(E.isLeft(checkRedisKey(4)('orders:42')))
  *
  * @since 0.1.0
@@ -113,5 +160,7 @@ export const checkRedisKey =
       return E.left(
         invalidArgument(`Redis lock keys ending in "${FENCE_SUFFIX}" are reserved for fencing counters, got ${quote(key)}`)
       )
+    if (key.endsWith(QUEUE_SUFFIX))
+      return E.left(invalidArgument(`Redis lock keys ending in "${QUEUE_SUFFIX}" are reserved for wait queues, got ${quote(key)}`))
     return E.map(() => key)(fenceKey(key))
   }

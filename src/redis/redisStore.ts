@@ -1,8 +1,9 @@
 /**
  * Turns any Redis {@link Driver} into a {@link Store}: acquire with `SET NX PX`
- * plus a fencing counter, compare-and-delete release, compare-and-`PEXPIRE`
- * extend — each one Lua script, run with `EVALSHA` and sent once with `EVAL`
- * when the server answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`).
+ * plus a fencing counter, compare-and-delete release that hands the key to the
+ * first waiter, compare-and-`PEXPIRE` extend, and (with pub/sub) a FIFO wait
+ * queue — each operation one Lua script, run with `EVALSHA` and sent once with
+ * `EVAL` when the server answers `NOSCRIPT` (after a restart or `SCRIPT FLUSH`).
  *
  * @since 0.1.0
  */
@@ -12,16 +13,49 @@ import * as TE from 'fp-ts/lib/TaskEither.js'
 import { pipe } from 'fp-ts/lib/function.js'
 import type { Driver, DriverError } from '../Driver.js'
 import { LockError, driverFailure } from '../LockError.js'
-import type { Grant, Store } from '../Store.js'
-import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey } from './keys.js'
+import { Clock, realClock } from '../Clock.js'
+import { randomToken } from '../Environment.js'
+import type { Grant, Store, WaitQueue } from '../Store.js'
+import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey } from './keys.js'
 import { RedisReply, ReplyError, decodeFence, decodeFlag, isNoScript, replyErrorCause } from './RedisReply.js'
-import { Script, acquireScript, evalCommand, evalShaCommand, extendScript, releaseScript } from './scripts.js'
+import {
+  Script,
+  acquireOrEnqueueScript,
+  acquireScript,
+  evalCommand,
+  evalShaCommand,
+  extendScript,
+  leaveScript,
+  pollScript,
+  releaseScript
+} from './scripts.js'
+
+/**
+ * How a driver lets a store listen on a pub/sub channel: subscribes to
+ * `channel` (the `Right` comes once the server confirmed the subscription) and
+ * calls `onMessage` with each message's text from then on, until the driver's
+ * connection is closed. Each call of the returned task is one subscription
+ * attempt, with a deadline; a store calls it once per channel, again only after
+ * a failure. A driver may keep one connection for all its subscriptions, and
+ * resubscribe by itself after a reconnection (messages sent meanwhile are lost:
+ * the store's waiters poll as a fallback).
+ *
+ * @example
+ * import * as TE from 'fp-ts/lib/TaskEither.js'
+ * import { RedisSubscribe } from 'leaselock/redis'
+ * const deaf: RedisSubscribe = () => TE.right(undefined)
+ *
+ * @since 0.1.0
+ */
+export type RedisSubscribe = (channel: string, onMessage: (message: string) => void) => TE.TaskEither<DriverError, void>
 
 /**
  * A driver for Redis: sends one argument vector, answers one {@link RedisReply}.
  * An error reply from the server is a `Right` holding an `Error`; a `Left` is a
  * transport failure (with `indeterminate` telling whether the command may have
- * run).
+ * run). A driver that can also `subscribe` (see {@link RedisSubscribe};
+ * `connectRedis` gives one) lets `redisStore` hand released keys straight to
+ * waiters; without it, waiters poll.
  *
  * Any client fits in a few lines. With ioredis:
  *
@@ -42,21 +76,64 @@ import { Script, acquireScript, evalCommand, evalShaCommand, extendScript, relea
  *
  * @since 0.1.0
  */
-export type RedisDriver = Driver<ReadonlyArray<string>, RedisReply>
+export interface RedisDriver extends Driver<ReadonlyArray<string>, RedisReply> {
+  /** Pub/sub, for wake-on-release; optional. */
+  readonly subscribe?: RedisSubscribe
+}
+
+/**
+ * The default claim TTL of a handed-over key, in ms (see {@link RedisStoreOptions}).
+ *
+ * @example
+ * import { DEFAULT_CLAIM_MS } from 'leaselock/redis'
+ * assert.strictEqual(DEFAULT_CLAIM_MS, 1000)
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_CLAIM_MS = 1_000
 
 /**
  * @example
  * import { redisStore, RedisDriver } from 'leaselock/redis'
- * const shortKeys = (driver: RedisDriver) => redisStore(driver, { maxKeyBytes: 256 })
+ * const shortKeys = (driver: RedisDriver) => redisStore(driver, { maxKeyBytes: 256, claimMs: 500 })
  *
  * @since 0.1.0
  */
 export interface RedisStoreOptions {
   /** The longest lock key accepted, in UTF-8 bytes ({@link DEFAULT_MAX_KEY_BYTES} by default). */
   readonly maxKeyBytes?: number
+  /**
+   * How long a key handed to a waiter stays set to the waiter's token until
+   * the waiter claims it with its own TTL, in ms ({@link DEFAULT_CLAIM_MS} by
+   * default; a value that is not a positive integer is replaced by the
+   * default). The trade-off: a waiter that died or hung after joining the queue
+   * blocks the key for up to this long, while a waiter too slow to claim in
+   * time (a notification delayed past it) loses the handover and falls back to
+   * polling for a free key.
+   */
+  readonly claimMs?: number
+  /**
+   * The pub/sub channel this store's waiters are woken on (no spaces); a new
+   * random `leaselock:wake:<id>` by default. One channel serves all waiters of
+   * the store.
+   */
+  readonly channel?: string
+  /** The clock `awaitHandoff` waits on ({@link realClock} by default). */
+  readonly clock?: Clock
 }
 
 const fenceOf = (revision: string): bigint => (/^[0-9]{1,19}$/.test(revision) ? BigInt(revision) : 0n)
+
+/** A wake-up on the store's channel: `"<fence> <token>"`. */
+const HANDOVER = /^([1-9][0-9]{0,18}) ([\s\S]*)$/
+
+/** A waiter of this store, from joining the queue until it holds the key or leaves. */
+interface Waiter {
+  /** The handover, once its notification came. */
+  grant?: Grant
+  /** Wakes a pending `awaitHandoff`. */
+  wake?: (grant: Grant) => void
+}
 
 /**
  * A store over a Redis driver. Grants carry a fencing token from a counter
@@ -64,10 +141,24 @@ const fenceOf = (revision: string): bigint => (/^[0-9]{1,19}$/.test(revision) ? 
  * cluster slot); a grant's `revision` is that token in decimal, and a grant's
  * validity is the TTL asked for (Redis expires keys with millisecond precision).
  *
- * A reply the scripts cannot produce, or an error reply to the acquire script
- * (which may have set the key before failing), is a `DriverFailure` with
- * `indeterminate: true`; an error reply to release or extend changed nothing
- * and is `indeterminate: false`.
+ * When the driver can `subscribe`, the store has a wait `queue` (see
+ * `WaitQueue`), which `Lock.acquire` uses whenever it may wait: a waiter joins
+ * a FIFO list beside the key (see {@link queueKey}) and the release script
+ * sets the key to the first live waiter's token for `claimMs` and publishes the
+ * handover on the waiter's channel; the waiter claims the key with its own TTL.
+ * The store subscribes to its channel the first time a key it asks for is held
+ * (one subscription per store, over the driver's one subscriber connection),
+ * before any waiter of it joins a queue. A holder that expires wakes nobody:
+ * waiters find the free key when they poll (on the lock's retry policy), as
+ * they find a handover whose notification was lost. Without `subscribe` the
+ * store has no queue and waiters poll with fresh attempts. Every release goes
+ * through the queue-aware script, so a store without a queue still hands over
+ * to waiters of other clients.
+ *
+ * A reply the scripts cannot produce, or an error reply to a script that takes
+ * the key (which may have set the key before failing), is a `DriverFailure`
+ * with `indeterminate: true`; an error reply to release or extend changed
+ * nothing and is `indeterminate: false`.
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -84,6 +175,10 @@ const fenceOf = (revision: string): bigint => (/^[0-9]{1,19}$/.test(revision) ? 
  * @since 0.1.0
  */
 export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {}): Store => {
+  const claimMs =
+    options.claimMs !== undefined && Number.isSafeInteger(options.claimMs) && options.claimMs > 0 ? options.claimMs : DEFAULT_CLAIM_MS
+  const claim = String(claimMs)
+
   const run = (s: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>): TE.TaskEither<DriverError, RedisReply> => {
     const fallback = driver.send(evalCommand(s, keys, args))
     return pipe(
@@ -111,23 +206,116 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         )
       )
 
+  /** Runs a script over the key, its counter and its queue. */
+  const onKey =
+    <A>(decode: (reply: unknown) => E.Either<ReplyError, A>, indeterminateOnErrorReply: boolean) =>
+    (s: Script, key: string, args: ReadonlyArray<string>): TE.TaskEither<LockError, A> =>
+      pipe(
+        E.Do,
+        E.apS('fence', fenceKey(key)),
+        E.apS('queue', queueKey(key)),
+        TE.fromEither,
+        TE.chain((names) => call(key, decode, indeterminateOnErrorReply)(s, [key, names.fence, names.queue], args))
+      )
+
+  const toGrant =
+    (validityMs: number) =>
+    (fence: bigint): Grant => ({ fence, validityMs, revision: String(fence) })
+
+  const acquire: Store['acquire'] = (key, token, ttlMs) =>
+    pipe(
+      TE.fromEither(fenceKey(key)),
+      TE.chain((counter) => call(key, decodeFence, true)(acquireScript, [key, counter], [token, String(ttlMs)])),
+      TE.map(O.map(toGrant(ttlMs)))
+    )
+
+  const waitQueue = (subscribe: RedisSubscribe): WaitQueue => {
+    const clock = options.clock ?? realClock
+    const channel = options.channel ?? `leaselock:wake:${randomToken()}`
+    const waiters = new Map<string, Waiter>()
+    let listening = false
+    let subscribing: Promise<void> | undefined
+
+    const onMessage = (message: string): void => {
+      const handover = HANDOVER.exec(message)
+      const waiter = handover === null ? undefined : waiters.get(handover[2]!)
+      if (handover === null || waiter === undefined || waiter.grant !== undefined) return
+      waiter.grant = toGrant(claimMs)(BigInt(handover[1]!))
+      waiter.wake?.(waiter.grant)
+    }
+
+    /** Subscribes once; after a failure, the next waiter tries again (meanwhile waiters only poll). */
+    const listen = (): Promise<void> =>
+      (subscribing ??= subscribe(channel, onMessage)().then((r) => {
+        listening = E.isRight(r)
+        subscribing = undefined
+      }))
+
+    const enqueue = (key: string, token: string, ttlMs: number, waitMs: number): TE.TaskEither<LockError, O.Option<Grant>> => {
+      const wait = String(Math.max(1, Math.ceil(waitMs)))
+      return async () => {
+        waiters.set(token, {})
+        const joined = await onKey(decodeFence, true)(acquireOrEnqueueScript, key, [token, String(ttlMs), wait, channel])()
+        if (E.isLeft(joined) || O.isSome(joined.right)) waiters.delete(token)
+        return pipe(joined, E.map(O.map(toGrant(ttlMs))))
+      }
+    }
+
+    return {
+      acquireOrEnqueue: (key, token, ttlMs, waitMs) =>
+        listening
+          ? enqueue(key, token, ttlMs, waitMs)
+          : pipe(
+              acquire(key, token, ttlMs),
+              TE.chain((first) =>
+                O.isSome(first) ? TE.right(first) : pipe(TE.fromTask(listen), TE.chain(() => enqueue(key, token, ttlMs, waitMs)))
+              )
+            ),
+      awaitHandoff: async (_key, token, ms, signal) => {
+        const waiter = waiters.get(token) ?? {}
+        waiters.set(token, waiter)
+        if (waiter.grant === undefined) {
+          const done = new AbortController()
+          const woken = new Promise<void>((resolve) => (waiter.wake = () => resolve()))
+          await Promise.race([woken, clock.sleep(ms, signal === undefined ? done.signal : AbortSignal.any([signal, done.signal]))])
+          done.abort()
+          delete waiter.wake
+        }
+        if (waiter.grant === undefined) return O.none
+        waiters.delete(token)
+        return O.some(waiter.grant)
+      },
+      poll: (key, token, ttlMs) =>
+        pipe(
+          onKey(decodeFence, true)(pollScript, key, [token, String(ttlMs)]),
+          TE.map((polled) => {
+            if (O.isSome(polled)) waiters.delete(token)
+            return pipe(polled, O.map(toGrant(ttlMs)))
+          })
+        ),
+      leave: (key, token) => {
+        waiters.delete(token)
+        return pipe(
+          onKey(decodeFlag, false)(leaveScript, key, [token, claim]),
+          TE.map(() => undefined)
+        )
+      }
+    }
+  }
+
   return {
     name: 'redis',
     checkKey: checkRedisKey(options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES),
     checkTtl: E.right,
-    acquire: (key, token, ttlMs) =>
-      pipe(
-        TE.fromEither(fenceKey(key)),
-        TE.chain((counter) => call(key, decodeFence, true)(acquireScript, [key, counter], [token, String(ttlMs)])),
-        TE.map(O.map((fence): Grant => ({ fence, validityMs: ttlMs, revision: String(fence) })))
-      ),
-    release: (held) => call(held.key, decodeFlag, false)(releaseScript, [held.key], [held.token]),
+    acquire,
+    release: (held) => onKey(decodeFlag, false)(releaseScript, held.key, [held.token, claim]),
     extend: (held, ttlMs) =>
       pipe(
         call(held.key, decodeFlag, false)(extendScript, [held.key], [held.token, String(ttlMs)]),
         TE.map((applied) =>
           applied ? O.some({ fence: fenceOf(held.revision), validityMs: ttlMs, revision: held.revision }) : O.none
         )
-      )
+      ),
+    ...(driver.subscribe === undefined ? {} : { queue: waitQueue(driver.subscribe) })
   }
 }

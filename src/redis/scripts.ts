@@ -1,6 +1,7 @@
 /**
- * The Lua scripts behind acquire, release and extend, their SHA1 digests, and
- * the `EVALSHA` / `EVAL` argument vectors that run them.
+ * The Lua scripts behind acquire, release and extend, the wait queue's
+ * scripts (join, poll, leave), their SHA1 digests, and the `EVALSHA` / `EVAL`
+ * argument vectors that run them.
  *
  * Each script runs atomically on the server, so "compare the token, then act"
  * can never interleave with another client's command.
@@ -58,19 +59,161 @@ return false`
 )
 
 /**
- * `KEYS[1]` lock key; `ARGV[1]` token. Deletes the key only if it holds the token: 1 if deleted, else 0.
+ * Lua helpers of the queue scripts (`KEYS[1]` lock key, `KEYS[2]` its counter,
+ * `KEYS[3]` its wait queue). A queue entry is
+ * `<deadline ms> <channel> <token bytes> <token><lock key>`: the deadline on
+ * the server's clock (`TIME`), the channel that wakes the waiter, and its token
+ * and key (two keys can share a queue, see `queueKey`).
+ */
+const luaNow = `local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`
+const luaParse = `local function parse(entry)
+  local deadline, channel, size, rest = string.match(entry, '^(%d+) (%S+) (%d+) (.*)$')
+  if not deadline then return nil end
+  size = tonumber(size)
+  return tonumber(deadline), channel, string.sub(rest, 1, size), string.sub(rest, size + 1)
+end
+`
+/**
+ * `passOn(claim)` frees the key we hold: it hands it to the first entry of this
+ * key whose deadline has not passed (sets the key to its token for `claim` ms,
+ * increments the counter and publishes `"<fence> <token>"` on its channel),
+ * dropping dead entries on the way; with no such entry it deletes the key.
+ */
+const luaPassOn = `${luaNow}${luaParse}local function passOn(claim)
+  local i, t = 0, nil
+  while true do
+    local entry = redis.call('LINDEX', KEYS[3], i)
+    if not entry then break end
+    t = t or now()
+    local deadline, channel, token, key = parse(entry)
+    if not deadline or deadline <= t then
+      redis.call('LREM', KEYS[3], 1, entry)
+    elseif key ~= KEYS[1] then
+      i = i + 1
+    else
+      redis.call('LREM', KEYS[3], 1, entry)
+      redis.call('SET', KEYS[1], token, 'PX', claim)
+      redis.call('INCR', KEYS[2])
+      local fence = redis.call('GET', KEYS[2])
+      redis.call('PUBLISH', channel, fence .. ' ' .. token)
+      return
+    end
+  end
+  redis.call('DEL', KEYS[1])
+end
+`
+/** `dequeue(token)` removes the token's entry, if any (needs `parse`). */
+const luaDequeue = `local function dequeue(token)
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    local _, _, t = parse(entry)
+    if t == token then
+      redis.call('LREM', KEYS[3], 1, entry)
+      return
+    end
+  end
+end
+`
+
+/**
+ * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
+ * `ARGV[1]` token, `ARGV[2]` claim TTL in ms. Frees the key only if it holds
+ * the token — handing it straight to the first live waiter of the queue, if
+ * any (see {@link acquireOrEnqueueScript}) — and returns 1; else 0. When
+ * nobody waits this costs one `LINDEX` on a missing key more than a plain
+ * compare-and-delete. Reads the server's `TIME` before writing: Redis 5 or
+ * later.
  *
  * @example
  * import { releaseScript } from 'leaselock/redis'
- * assert.match(releaseScript.source, /DEL/)
+ * assert.match(releaseScript.source, /PUBLISH/)
  *
  * @since 0.1.0
  */
 export const releaseScript: Script = script(
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  `${luaPassOn}if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+passOn(ARGV[2])
+return 1`
+)
+
+/**
+ * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
+ * `ARGV[1]` token, `ARGV[2]` TTL in ms, `ARGV[3]` how long to wait in ms,
+ * `ARGV[4]` the waiter's notification channel (no spaces). Takes the key if
+ * it is free, exactly like {@link acquireScript} (returns the fencing token);
+ * otherwise appends an entry to the queue with the deadline `TIME + ARGV[3]`,
+ * makes the queue live at least that long, and returns nil.
+ *
+ * @example
+ * import { acquireOrEnqueueScript } from 'leaselock/redis'
+ * assert.match(acquireOrEnqueueScript.source, /RPUSH/)
+ *
+ * @since 0.1.0
+ */
+export const acquireOrEnqueueScript: Script = script(
+  `${luaNow}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('INCR', KEYS[2])
+  return redis.call('GET', KEYS[2])
 end
-return 0`
+local wait = tonumber(ARGV[3])
+redis.call('RPUSH', KEYS[3], string.format('%.0f', now() + wait) .. ' ' .. ARGV[4] .. ' ' .. #ARGV[1] .. ' ' .. ARGV[1] .. KEYS[1])
+if redis.call('PTTL', KEYS[3]) < wait then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+return false`
+)
+
+/**
+ * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
+ * `ARGV[1]` token, `ARGV[2]` TTL in ms. A waiter's fallback when no
+ * notification came:
+ *
+ * - the key holds the token (it was handed over, the notification was lost):
+ *   resets its TTL to `ARGV[2]` and returns the counter's value — the fence
+ *   of the handover, or a larger one if another key shares the counter, which
+ *   keeps fences growing all the same (while the key is ours, nothing else
+ *   increments the counter for it);
+ * - the key is free (its holder expired): takes it like {@link acquireScript},
+ *   leaves the queue, and returns the new fencing token;
+ * - the key is held by another token: nil.
+ *
+ * @example
+ * import { pollScript } from 'leaselock/redis'
+ * assert.match(pollScript.source, /PEXPIRE/)
+ *
+ * @since 0.1.0
+ */
+export const pollScript: Script = script(
+  `${luaParse}${luaDequeue}local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return redis.call('GET', KEYS[2]) or redis.call('INCR', KEYS[2])
+end
+if holder then return false end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('INCR', KEYS[2])
+dequeue(ARGV[1])
+return redis.call('GET', KEYS[2])`
+)
+
+/**
+ * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
+ * `ARGV[1]` token, `ARGV[2]` claim TTL in ms. A waiter gives up: removes its
+ * entry and, if a handover raced its exit (the key holds its token), passes
+ * the key on like {@link releaseScript}: 1 if it did, else 0.
+ *
+ * @example
+ * import { leaveScript } from 'leaselock/redis'
+ * assert.match(leaveScript.source, /LREM/)
+ *
+ * @since 0.1.0
+ */
+export const leaveScript: Script = script(
+  `${luaPassOn}${luaDequeue}dequeue(ARGV[1])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+passOn(ARGV[2])
+return 1`
 )
 
 /**
@@ -94,8 +237,8 @@ return 0`
  * The argument vector that runs a cached script: `EVALSHA sha numkeys keys… args…`.
  *
  * @example
- * import { evalShaCommand, releaseScript } from 'leaselock/redis'
- * assert.deepStrictEqual(evalShaCommand(releaseScript, ['k'], ['tok']), ['EVALSHA', releaseScript.sha1, '1', 'k', 'tok'])
+ * import { evalShaCommand, extendScript } from 'leaselock/redis'
+ * assert.deepStrictEqual(evalShaCommand(extendScript, ['k'], ['tok', '100']), ['EVALSHA', extendScript.sha1, '1', 'k', 'tok', '100'])
  *
  * @since 0.1.0
  */
@@ -110,8 +253,8 @@ export const evalShaCommand = (
  * The server caches the script, so the next `EVALSHA` finds it.
  *
  * @example
- * import { evalCommand, releaseScript } from 'leaselock/redis'
- * assert.deepStrictEqual(evalCommand(releaseScript, ['k'], ['tok']), ['EVAL', releaseScript.source, '1', 'k', 'tok'])
+ * import { evalCommand, extendScript } from 'leaselock/redis'
+ * assert.deepStrictEqual(evalCommand(extendScript, ['k'], ['tok', '100']), ['EVAL', extendScript.source, '1', 'k', 'tok', '100'])
  *
  * @since 0.1.0
  */
