@@ -29,7 +29,7 @@ import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { Client, Server, Utils } from 'memjs'
 import { DriverError, driverError } from '../src/Driver.js'
-import { LockError, configError, driverFailure } from '../src/LockError.js'
+import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { MemcachedConnectOptions, MemcachedConnection } from '../src/memcached/MemcachedConnection.js'
 import type { MemcachedDriver } from '../src/memcached/memcachedStore.js'
 import {
@@ -302,9 +302,9 @@ const CONNECT_RETRY_MS = 100
  * Without credentials no SASL is attempted (memjs's fallback to the
  * `MEMCACHIER_*`/`MEMCACHE_*` environment variables is turned off).
  *
- * On failure every socket is closed, and the result is a `DriverFailure`
- * whose key names the servers (`memcached://host:port,…`), or a `ConfigError`
- * for bad options.
+ * On failure every socket is closed, and the result is a `ConnectFailed`
+ * (code `CONNECT_FAILED`) whose target names the servers that failed
+ * (`host:port,…`), or a `ConfigError` for bad options.
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -325,7 +325,6 @@ export const connectMemcached =
     if (errors.length > 0) return E.left(configError(errors))
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
-    const target = `memcached://${options.servers.map((s) => `${s.host}:${s.port}`).join(',')}`
     const servers = options.servers.map((s) => {
       const server = new Server(s.host, s.port, options.username, options.password, {
         timeout: commandTimeoutMs / 1000,
@@ -357,8 +356,12 @@ export const connectMemcached =
       if (!retry) {
         closed = true
         destroy()
-        const why = failed.map((f) => `${f.server.host}:${f.server.port}: ${f.failure.message}`).join('; ')
-        return E.left(driverFailure(target, new Error(`Cannot connect to memcached: ${why}`), false))
+        const target = failed.map((f) => `${f.server.host}:${f.server.port}`).join(',')
+        const why =
+          failed.length === 1
+            ? (failed[0]?.failure.message ?? '')
+            : failed.map((f) => `${f.server.host}:${f.server.port}: ${f.failure.message}`).join('; ')
+        return E.left(connectFailed(target, new Error(why)))
       }
       pending = failed.map((f) => f.server)
       await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS))

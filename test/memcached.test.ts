@@ -288,7 +288,7 @@ F('connecting where nothing listens fails clearly and quickly, leaving no socket
   const started = performance.now()
   const r = await connectMemcached({ servers: [{ host: '127.0.0.1', port }], connectTimeoutMs: 1000 })()
   assert.ok(performance.now() - started < 1500)
-  assert.ok(E.isLeft(r) && r.left._tag === 'DriverFailure' && r.left.key === `memcached://127.0.0.1:${port}`)
+  assert.ok(E.isLeft(r) && r.left._tag === 'ConnectFailed' && r.left.target === `127.0.0.1:${port}`)
   assert.match(String((r.left as { cause: unknown }).cause), /ECONNREFUSED/)
   await sleep(10)
   assert.is(tcpSockets(), before)
@@ -316,7 +316,7 @@ C.after(async () => {
 
 C('connectMemcached refuses the server with a clear message', async () => {
   const r = await connectMemcached({ servers: [{ host: noCas.host, port: noCas.port }], connectTimeoutMs: 2000 })()
-  assert.ok(E.isLeft(r) && r.left._tag === 'DriverFailure')
+  assert.ok(E.isLeft(r) && r.left._tag === 'ConnectFailed')
   assert.match(String((r.left as { cause: unknown }).cause), /CAS disabled \(-C\)/)
 })
 
@@ -423,7 +423,7 @@ A('the right credentials connect and lock', async () => {
 A('a wrong password, or none, is refused at connect', async () => {
   for (const creds of [{ username: 'locker', password: 'wrong' }, {}]) {
     const r = await connectMemcached({ servers: [{ host: sasl.host, port: sasl.port }], connectTimeoutMs: 2000, ...creds })()
-    assert.ok(E.isLeft(r) && r.left._tag === 'DriverFailure' && !r.left.indeterminate, JSON.stringify(creds))
+    assert.ok(E.isLeft(r) && r.left._tag === 'ConnectFailed', JSON.stringify(creds))
     assert.match(String((r.left as { cause: unknown }).cause), /authentication failed/)
   }
 })

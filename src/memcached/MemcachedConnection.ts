@@ -75,7 +75,8 @@ export interface MemcachedConnection {
 /**
  * Opens a connection: what `MemcachedLockComponent` needs from a client
  * library. Failures are `LockError`s (`ConfigError` for bad options,
- * `DriverFailure` when a server cannot be reached or refuses us).
+ * `ConnectFailed` when a server cannot be reached, refuses us, or cannot
+ * hold a lock safely).
  *
  * @example
  * import type { MemcachedConnector } from 'leaselock/memcached'
