@@ -7,8 +7,9 @@ import { driverError } from '../src/Driver.js'
 import type { LockError } from '../src/LockError.js'
 import { checkRedisKey, companionKey, fenceKey, hashTag, queueKey } from '../src/redis/keys.js'
 import { RedisReply, decodeFence, decodeFlag, isNoScript, replyErrorCause } from '../src/redis/RedisReply.js'
-import { RedisDriver, redisStore } from '../src/redis/redisStore.js'
-import { acquireScript, evalCommand, evalShaCommand, releaseScript, script } from '../src/redis/scripts.js'
+import { RedisDriver, RedisSubscribe, redisStore } from '../src/redis/redisStore.js'
+import { ManualClock } from '../src/Clock.js'
+import { acquireOrEnqueueScript, acquireScript, evalCommand, evalShaCommand, leaveScript, pollScript, releaseScript, script } from '../src/redis/scripts.js'
 
 /** A driver that answers from a list of canned results and records what it was sent (protocol logic only; the servers are in redisStore.test.ts). */
 const scripted = (results: ReadonlyArray<E.Either<ReturnType<typeof driverError>, RedisReply>>) => {
@@ -204,7 +205,127 @@ Store('a driver may be any TaskEither function', async () => {
   assert.is(store.name, 'redis')
 })
 
+const Queue = suite('redisStore wait queue (scripted driver, fake pub/sub)')
+
+/** A subscribe capability that records subscriptions and lets the test publish. */
+const pubsub = (outcomes: ReadonlyArray<boolean> = [true]) => {
+  const subscriptions: Array<{ channel: string; onMessage: (m: string) => void }> = []
+  let i = 0
+  const subscribe: RedisSubscribe = (channel, onMessage) => () => {
+    const ok = outcomes[Math.min(i++, outcomes.length - 1)]
+    if (ok === true) subscriptions.push({ channel, onMessage })
+    return Promise.resolve(ok === true ? E.right(undefined) : E.left(driverError(new Error('no subscriber connection'), false)))
+  }
+  const publish = (m: string): void => subscriptions.forEach((s) => s.onMessage(m))
+  return { subscribe, subscriptions, publish, attempts: () => i }
+}
+
+Queue('a driver without subscribe gives a store without a queue; with it, a queue', () => {
+  assert.is(redisStore(scripted([]).driver).queue, undefined)
+  assert.ok(redisStore({ ...scripted([]).driver, subscribe: pubsub().subscribe }).queue !== undefined)
+})
+
+Queue('the first wait tries a plain acquire, then subscribes, then joins; later waits join at once', async () => {
+  const { driver, sent } = scripted([E.right(null), E.right(null), E.right(null)])
+  const ps = pubsub()
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { channel: 'wake:1' }).queue!
+  assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 2500.5)(), E.right(O.none))
+  assert.equal(ps.subscriptions.map((s) => s.channel), ['wake:1'])
+  assert.equal(sent, [
+    ['EVALSHA', acquireScript.sha1, '2', 'k', '{k}:fence', 't1', '1000'],
+    ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't1', '1000', '2501', 'wake:1']
+  ])
+  assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 0)(), E.right(O.none))
+  assert.equal(sent[2], ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't2', '1000', '1', 'wake:1'])
+  assert.is(ps.attempts(), 1, 'subscribed once')
+})
+
+Queue('a free key is taken without subscribing; a failed subscription still joins, and the next wait retries it', async () => {
+  const ps = pubsub([false, true])
+  const { driver, sent } = scripted([E.right('7'), E.right(null), E.right(null), E.right(null), E.right(null)])
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }).queue!
+  assert.equal(await queue.acquireOrEnqueue('k', 't0', 1000, 100)(), E.right(O.some({ fence: 7n, validityMs: 1000, revision: '7' })))
+  assert.is(ps.attempts(), 0, 'nothing waited: no subscription')
+  assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 100)(), E.right(O.none))
+  assert.is(ps.attempts(), 1)
+  assert.is(sent[2]?.[1], acquireOrEnqueueScript.sha1, 'joined the queue anyway (it will poll)')
+  assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 100)(), E.right(O.none))
+  assert.is(ps.attempts(), 2, 'tried again')
+  assert.is(ps.subscriptions.length, 1)
+})
+
+Queue('a notification "<fence> <token>" wakes that waiter with the handed fence; others are ignored', async () => {
+  const clock = new ManualClock()
+  const ps = pubsub()
+  const { driver } = scripted([E.right(null), E.right(null), E.right(null)])
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { clock, claimMs: 300 }).queue!
+  await queue.acquireOrEnqueue('k', 'tok with spaces', 1000, 10_000)()
+  const waiting = queue.awaitHandoff('k', 'tok with spaces', 5_000)
+  ps.publish('12 someone else')
+  ps.publish('garbage')
+  ps.publish('0 tok with spaces')
+  ps.publish('42 tok with spaces')
+  assert.equal(await waiting, O.some({ fence: 42n, validityMs: 300, revision: '42' }))
+  assert.is(clock.pending(), 0, 'the wait left no sleeper behind')
+})
+
+Queue('a notification that lands between two waits is kept for the next one', async () => {
+  const clock = new ManualClock()
+  const ps = pubsub()
+  const { driver } = scripted([E.right(null), E.right(null)])
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { clock }).queue!
+  await queue.acquireOrEnqueue('k', 't', 1000, 10_000)()
+  ps.publish('5 t')
+  assert.equal(await queue.awaitHandoff('k', 't', 1_000), O.some({ fence: 5n, validityMs: 1000, revision: '5' }))
+})
+
+Queue('awaitHandoff answers none when the time passes or the signal aborts, and waits even for an unknown token', async () => {
+  const clock = new ManualClock()
+  const ps = pubsub()
+  const { driver } = scripted([E.right(null), E.right(null)])
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { clock }).queue!
+  await queue.acquireOrEnqueue('k', 't', 1000, 10_000)()
+  const timed = queue.awaitHandoff('k', 't', 100)
+  clock.advance(100)
+  assert.equal(await timed, O.none)
+  const controller = new AbortController()
+  const aborted = queue.awaitHandoff('k', 't', 10_000, controller.signal)
+  controller.abort()
+  assert.equal(await aborted, O.none)
+  const unknown = queue.awaitHandoff('k', 'never-queued', 50)
+  let settled = false
+  void unknown.then(() => (settled = true))
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.not.ok(settled, 'no busy loop: it waits like any other')
+  clock.advance(50)
+  assert.equal(await unknown, O.none)
+  assert.is(clock.pending(), 0)
+})
+
+Queue('poll and leave: their scripts, keys and arguments; a poll that got the key forgets the waiter', async () => {
+  const ps = pubsub()
+  const { driver, sent } = scripted([E.right(null), E.right(null), E.right(3), E.right(0)])
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { claimMs: 250 }).queue!
+  await queue.acquireOrEnqueue('{a}:b', 't', 1000, 100)()
+  assert.equal(await queue.poll('{a}:b', 't', 2000)(), E.right(O.some({ fence: 3n, validityMs: 2000, revision: '3' })))
+  assert.equal(sent[2], ['EVALSHA', pollScript.sha1, '3', '{a}:b', '{a}:b:fence', '{a}:b:queue', 't', '2000'])
+  ps.publish('4 t')
+  assert.equal(await queue.awaitHandoff('{a}:b', 't', 0), O.none, 'a late notification for a waiter that got the key is ignored')
+  assert.equal(await queue.leave('{a}:b', 't')(), E.right(undefined))
+  assert.equal(sent[3], ['EVALSHA', leaveScript.sha1, '3', '{a}:b', '{a}:b:fence', '{a}:b:queue', 't', '250'])
+  assert.ok(E.isLeft(await queue.leave('{a}:b', 't')()), 'a failed leave is reported')
+})
+
+Queue('release passes the claim TTL; a claimMs that is not a positive integer falls back to 1000', async () => {
+  for (const [claimMs, expected] of [[400, '400'], [0, '1000'], [1.5, '1000'], [undefined, '1000']] as const) {
+    const { driver, sent } = scripted([E.right(1)])
+    await redisStore(driver, claimMs === undefined ? {} : { claimMs }).release({ key: 'k', token: 't', revision: '1' })()
+    assert.equal(sent[0], ['EVALSHA', releaseScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't', expected])
+  }
+})
+
 Keys.run()
 Decoders.run()
 Scripts.run()
 Store.run()
+Queue.run()

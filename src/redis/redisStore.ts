@@ -113,7 +113,7 @@ export interface RedisStoreOptions {
    */
   readonly claimMs?: number
   /**
-   * The pub/sub channel this store's waiters are woken on (no spaces); a new
+   * The pub/sub channel this store's waiters are woken on; a new
    * random `leaselock:wake:<id>` by default. One channel serves all waiters of
    * the store.
    */

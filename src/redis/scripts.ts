@@ -61,9 +61,9 @@ return false`
 /**
  * Lua helpers of the queue scripts (`KEYS[1]` lock key, `KEYS[2]` its counter,
  * `KEYS[3]` its wait queue). A queue entry is
- * `<deadline ms> <channel> <token bytes> <token><lock key>`: the deadline on
- * the server's clock (`TIME`), the channel that wakes the waiter, and its token
- * and key (two keys can share a queue, see `queueKey`).
+ * `<deadline ms> <channel bytes> <token bytes> <channel><token><lock key>`:
+ * the deadline on the server's clock (`TIME`), the channel that wakes the
+ * waiter, its token and its key (two keys can share a queue, see `queueKey`).
  */
 const luaNow = `local function now()
   local t = redis.call('TIME')
@@ -71,10 +71,10 @@ const luaNow = `local function now()
 end
 `
 const luaParse = `local function parse(entry)
-  local deadline, channel, size, rest = string.match(entry, '^(%d+) (%S+) (%d+) (.*)$')
+  local deadline, c, t, rest = string.match(entry, '^(%d+) (%d+) (%d+) (.*)$')
   if not deadline then return nil end
-  size = tonumber(size)
-  return tonumber(deadline), channel, string.sub(rest, 1, size), string.sub(rest, size + 1)
+  c, t = tonumber(c), tonumber(t)
+  return tonumber(deadline), string.sub(rest, 1, c), string.sub(rest, c + 1, c + t), string.sub(rest, c + t + 1)
 end
 `
 /**
@@ -142,7 +142,7 @@ return 1`
 /**
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
  * `ARGV[1]` token, `ARGV[2]` TTL in ms, `ARGV[3]` how long to wait in ms,
- * `ARGV[4]` the waiter's notification channel (no spaces). Takes the key if
+ * `ARGV[4]` the waiter's notification channel. Takes the key if
  * it is free, exactly like {@link acquireScript} (returns the fencing token);
  * otherwise appends an entry to the queue with the deadline `TIME + ARGV[3]`,
  * makes the queue live at least that long, and returns nil.
@@ -159,7 +159,7 @@ export const acquireOrEnqueueScript: Script = script(
   return redis.call('GET', KEYS[2])
 end
 local wait = tonumber(ARGV[3])
-redis.call('RPUSH', KEYS[3], string.format('%.0f', now() + wait) .. ' ' .. ARGV[4] .. ' ' .. #ARGV[1] .. ' ' .. ARGV[1] .. KEYS[1])
+redis.call('RPUSH', KEYS[3], string.format('%.0f', now() + wait) .. ' ' .. #ARGV[4] .. ' ' .. #ARGV[1] .. ' ' .. ARGV[4] .. ARGV[1] .. KEYS[1])
 if redis.call('PTTL', KEYS[3]) < wait then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
 return false`
 )
