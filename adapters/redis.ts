@@ -1,8 +1,9 @@
 /**
  * `leaselock/redis`: leases over Redis. The protocol (`redisStore` and its
  * scripts, key rules and reply decoders) works over any {@link RedisDriver};
- * `nodeRedisDriver` and `connectRedis` supply one from node-redis, and
- * `RedisLock` is the Pip.Services-style component over them.
+ * `nodeRedisDriver`, `nodeRedisSubscriber` and `connectRedis` supply one from
+ * node-redis (with pub/sub, so a release hands the key straight to the first
+ * waiter), and `RedisLock` is the Pip.Services-style component over them.
  *
  * @example
  * import { makeLock } from 'leaselock'

@@ -112,6 +112,10 @@ export const redisConnectOptions = (settings: ComponentSettings<RedisOptions>): 
  *   `options.command_timeout` (default 3000), `options.max_key_size`.
  *
  * Every acquisition has its own token and fencing token (see `redisStore`).
+ * With a connector whose driver can `subscribe` (node-redis's does),
+ * `acquireLock` waits in the key's FIFO queue and is handed the key as soon as
+ * its holder releases it; `options.retry_timeout` is then only the cadence of
+ * the fallback poll (for a holder that expired, or a lost notification).
  *
  * @example
  * import { RedisLockComponent, connectRedis } from 'leaselock/redis'
