@@ -262,15 +262,15 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     }
 
     return {
-      acquireOrEnqueue: (key, token, ttlMs, waitMs) =>
-        listening
+      acquireOrEnqueue: (key, token, ttlMs, waitMs) => () =>
+        (listening
           ? enqueue(key, token, ttlMs, waitMs)
           : pipe(
               acquire(key, token, ttlMs),
               TE.chain((first) =>
                 O.isSome(first) ? TE.right(first) : pipe(TE.fromTask(listen), TE.chain(() => enqueue(key, token, ttlMs, waitMs)))
               )
-            ),
+            ))(),
       awaitHandoff: async (_key, token, ms, signal) => {
         const waiter = waiters.get(token) ?? {}
         waiters.set(token, waiter)
@@ -293,13 +293,12 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
             return pipe(polled, O.map(toGrant(ttlMs)))
           })
         ),
-      leave: (key, token) => {
-        waiters.delete(token)
-        return pipe(
-          onKey(decodeFlag, false)(leaveScript, key, [token, claim]),
+      leave: (key, token) =>
+        pipe(
+          TE.fromIO(() => waiters.delete(token)),
+          TE.chain(() => onKey(decodeFlag, false)(leaveScript, key, [token, claim])),
           TE.map(() => undefined)
         )
-      }
     }
   }
 
