@@ -2,7 +2,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
 import { createClient } from 'redis'
-import { CommandTimeoutError, connectRedis, nodeRedisDriver } from '../adapters/node-redis.js'
+import { CommandTimeoutError, connectRedis, nodeRedisDriver, nodeRedisSubscriber } from '../adapters/node-redis.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
 import type { DriverError } from '../src/Driver.js'
 import { LockError, code, message } from '../src/LockError.js'
@@ -250,5 +250,78 @@ Faults('RESP3 and RESP2 replies come out the same', async () => {
   }
 })
 
+const Sub = suite('nodeRedisSubscriber')
+let pubsubServer: RedisServer
+
+Sub.before(async () => {
+  pubsubServer = await startRedis()
+})
+Sub.after(async () => {
+  await pubsubServer.stop()
+})
+
+Sub('opens one connection on first subscribe, confirms, delivers; close stops it and later subscribes fail', async () => {
+  const client = createClient({ socket: { host: pubsubServer.host, port: pubsubServer.port } })
+  client.on('error', () => undefined)
+  await client.connect()
+  const driver = nodeRedisDriver(client)
+  const subscriber = nodeRedisSubscriber(client)
+  try {
+    const clientsBefore = String(await reply(driver, ['CLIENT', 'LIST'])).trim().split('\n').length
+    const got: string[] = []
+    assert.equal(await subscriber.subscribe('ch:a', (m) => got.push(`a ${m}`))(), E.right(undefined))
+    assert.equal(await subscriber.subscribe('ch:b', (m) => got.push(`b ${m}`))(), E.right(undefined))
+    assert.is(String(await reply(driver, ['CLIENT', 'LIST'])).trim().split('\n').length, clientsBefore + 1, 'one connection for both channels')
+    assert.is(await reply(driver, ['PUBLISH', 'ch:a', '1 x y']), 1, 'subscribed before the task resolved')
+    assert.is(await reply(driver, ['PUBLISH', 'ch:b', 'two']), 1)
+    for (let i = 0; i < 50 && got.length < 2; i++) await sleep(10)
+    assert.equal(got, ['a 1 x y', 'b two'])
+    await subscriber.close()
+    assert.is(await reply(driver, ['PUBLISH', 'ch:a', 'late']), 0, 'closed: nobody listens')
+    const after = await subscriber.subscribe('ch:c', () => undefined)()
+    assert.ok(E.isLeft(after) && !after.left.indeterminate, 'a closed subscriber refuses, determinately')
+  } finally {
+    await subscriber.close()
+    await client.close()
+  }
+})
+
+Sub('a frozen server: subscribe fails within the connect deadline, leaving no timer; the next one succeeds once it is back', async () => {
+  const client = createClient({ socket: { host: pubsubServer.host, port: pubsubServer.port } })
+  client.on('error', () => undefined)
+  await client.connect()
+  const subscriber = nodeRedisSubscriber(client, { connectTimeoutMs: 200, commandTimeoutMs: 200 })
+  pubsubServer.pause()
+  try {
+    const before = handles()
+    const [r, ms] = await timed(() => subscriber.subscribe('ch', () => undefined)())
+    assert.ok(E.isLeft(r), 'failed')
+    assert.ok(ms >= 190 && ms < 600, `after ${ms} ms`)
+    pubsubServer.resume()
+    await sleep(50)
+    assert.ok(handles() <= before, 'no timer or socket left behind')
+    assert.equal(await subscriber.subscribe('ch', () => undefined)(), E.right(undefined), 'retried with a fresh connection')
+  } finally {
+    pubsubServer.resume()
+    await subscriber.close()
+    await client.close()
+  }
+})
+
+Sub('connectRedis: the driver can subscribe; close closes the subscriber connection too', async () => {
+  const conn = await connected({ uri: pubsubServer.url })
+  assert.ok(conn.driver.subscribe !== undefined)
+  assert.equal(await conn.driver.subscribe!('ch:d', () => undefined)(), E.right(undefined))
+  const probe = await connected({ uri: pubsubServer.url })
+  try {
+    assert.equal(await reply(probe.driver, ['PUBSUB', 'NUMSUB', 'ch:d']), ['ch:d', 1])
+    await conn.close()
+    assert.equal(await reply(probe.driver, ['PUBSUB', 'NUMSUB', 'ch:d']), ['ch:d', 0])
+  } finally {
+    await probe.close()
+  }
+})
+
 Connect.run()
 Faults.run()
+Sub.run()
