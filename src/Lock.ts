@@ -233,7 +233,9 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     let result = await step(tries.first)
     for (;;) {
       if (E.isLeft(result)) {
-        await tries.abandon()
+        // A failing store would fail (or time out on) the leave as well: send it, but answer now.
+        const leaving = tries.abandon()
+        if (result.left._tag !== 'DriverFailure') await leaving
         return result
       }
       if (O.isSome(result.right)) return E.right(result.right.value)
