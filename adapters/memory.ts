@@ -142,7 +142,7 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
       const waiter = queues.get(key)?.find((w) => w.token === token)
       const handed = waiter === undefined ? ours(key, token) : undefined
       if (handed !== undefined) return O.some(grant(handed, handed.expiresAt - clock.now()))
-      if (waiter === undefined) return O.none
+      if (waiter === undefined) return clock.sleep(ms, signal).then(() => O.none)
       const done = new AbortController()
       const woken = new Promise<O.Option<Grant>>((resolve) => (waiter.wake = (g) => resolve(O.some(g))))
       const slept = clock

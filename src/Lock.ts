@@ -193,18 +193,20 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
    * (then claim it with an extend of our own), and poll on the retry policy's
    * cadence in case a notification was lost or the holder expired.
    */
-  const queuedTries = (queue: WaitQueue, key: string, ttlMs: number, waitMs: number): Tries => {
+  const queuedTries = (queue: WaitQueue, key: string, ttlMs: number, deadline: number): Tries => {
     const token = env.token()
+    const join = (): Promise<E.Either<LockError, O.Option<Lease>>> =>
+      timed(key, token, ttlMs, queue.acquireOrEnqueue(key, token, ttlMs, Math.max(1, deadline - clock.now())))
     return {
-      first: () => timed(key, token, ttlMs, queue.acquireOrEnqueue(key, token, ttlMs, waitMs)),
+      first: join,
       next: () => timed(key, token, ttlMs, queue.poll(key, token, ttlMs)),
       wait: async (ms, signal) => {
         const handed = await queue.awaitHandoff(key, token, ms, signal)
         if (O.isNone(handed)) return E.right(O.none)
         const claimed = await timed(key, token, ttlMs, store.extend({ key, token, revision: handed.value.revision }, ttlMs))
-        return E.isRight(claimed) && O.isSome(claimed.right)
-          ? E.right(O.some({ ...claimed.right.value, fence: handed.value.fence }))
-          : claimed
+        if (E.isLeft(claimed)) return claimed
+        // A handover we claimed too late has lapsed and dropped us from the queue: join again at its end.
+        return O.isSome(claimed.right) ? E.right(O.some({ ...claimed.right.value, fence: handed.value.fence })) : join()
       },
       abandon: () => queue.leave(key, token)().then(() => undefined)
     }
@@ -218,7 +220,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     signal: AbortSignal | undefined
   ): Promise<E.Either<LockError, Lease>> => {
     const deadline = clock.now() + timeoutMs
-    const tries = store.queue !== undefined && timeoutMs > 0 ? queuedTries(store.queue, key, ttlMs, timeoutMs) : pollingTries(key, ttlMs)
+    const tries = store.queue !== undefined && timeoutMs > 0 ? queuedTries(store.queue, key, ttlMs, deadline) : pollingTries(key, ttlMs)
     /** Runs a step unless `signal` aborts first; a lease that lands after the abort is released. */
     const step = (run: () => Promise<E.Either<LockError, O.Option<Lease>>>): Promise<E.Either<LockError, O.Option<Lease>>> => {
       if (signal?.aborted === true) return Promise.resolve(E.left(aborted(key, signal.reason)))

@@ -136,6 +136,37 @@ test('a waiter whose handover was missed finds it on its poll, extended to its f
   assert.equal(await store.acquire('k', 'other', 1_000)(), E.right(O.none), 'held well past the claim TTL')
 })
 
+test('a handover claimed too late is not lost: the waiter joins the queue again', async () => {
+  const clock = new ManualClock()
+  let n = 0
+  const base = memoryStore({ clock, claimMs: 300 })
+  let intruder: Promise<E.Either<LockError, O.Option<unknown>>> | undefined
+  const store = {
+    ...base,
+    extend: (held: Parameters<typeof base.extend>[0], ttl: number) => {
+      if (intruder === undefined) {
+        clock.advance(400) // the claim lapses before it is sent, and someone else takes the free key
+        intruder = base.acquire('k', 'intruder', 60_000)()
+      }
+      return base.extend(held, ttl)
+    }
+  }
+  const lock = makeLock(store, { env: { clock, random: () => 0.5, token: () => `token-${n++}` }, retry: constantDelay(1_000) })
+  const holder = leaseOf(await lock.acquire('k', 60_000, 0)())
+  const waiting = lock.acquire('k', 10_000, 60_000)()
+  await ticks()
+  await lock.release(holder)()
+  await ticks()
+  assert.ok(intruder !== undefined && E.isRight(await intruder))
+  await base.release({ key: 'k', token: 'intruder', revision: '' })()
+  let timer: NodeJS.Timeout | undefined
+  const stuck = new Promise<'stuck'>((resolve) => (timer = setTimeout(() => resolve('stuck'), 1_000)))
+  const outcome = await Promise.race([waiting, stuck])
+  clearTimeout(timer)
+  assert.ok(outcome !== 'stuck', 'the waiter was back in the queue and was handed the key on release')
+  assert.is(leaseOf(outcome as E.Either<LockError, Lease>).acquiredAt, 400)
+})
+
 test('tryAcquire stays a single attempt and never queues', async () => {
   const { lock, store } = setup()
   const holder = leaseOf(await lock.acquire('k', 60_000, 0)())
