@@ -70,6 +70,14 @@ export interface NodeRedisClient {
 export interface NodeRedisDriverOptions {
   /** Deadline of each command in ms ({@link DEFAULT_COMMAND_TIMEOUT_MS} by default). */
   readonly commandTimeoutMs?: number
+  /**
+   * Give each command an abort signal, so that one still waiting in the
+   * client's offline queue at its deadline is withdrawn rather than run late
+   * (default `true`). A client created with `disableOfflineQueue: true` (as
+   * {@link connectRedis} creates it) never holds commands back, and can turn
+   * this off: the signal costs more CPU than the rest of a command's handling.
+   */
+  readonly withdrawQueued?: boolean
 }
 
 /** A RESP3 map, set or other structured value, flattened the way RESP2 would send it. */
@@ -140,10 +148,11 @@ const notSent = (e: unknown): boolean =>
  */
 export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDriverOptions = {}): RedisDriver => {
   const timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
+  const withdrawQueued = options.withdrawQueued ?? true
   return {
     send: (command) => () =>
       new Promise<E.Either<DriverError, RedisReply>>((resolve) => {
-        const controller = new AbortController()
+        const controller = withdrawQueued ? new AbortController() : undefined
         let settled = false
         const settle = (result: E.Either<DriverError, RedisReply>): void => {
           if (settled) return
@@ -154,12 +163,12 @@ export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDrive
         const timer = setTimeout(() => {
           // Withdraws the command if it is still queued: its promise then rejects with
           // AbortError before the check below runs. A command already written is not affected.
-          controller.abort()
+          controller?.abort()
           setImmediate(() => settle(E.left(driverError(new CommandTimeoutError(timeoutMs), true))))
         }, timeoutMs)
         let sent: Promise<unknown>
         try {
-          sent = client.sendCommand(command, { abortSignal: controller.signal })
+          sent = client.sendCommand(command, controller === undefined ? undefined : { abortSignal: controller.signal })
         } catch (e) {
           return settle(E.left(driverError(e, false)))
         }
@@ -418,6 +427,9 @@ export const connectRedis =
         ...(options.password !== undefined ? { password: options.password } : {}),
         ...(options.database !== undefined ? { database: options.database } : {}),
         disableOfflineQueue: true,
+        // The driver puts its own deadline on every command; node-redis's default one
+        // (an AbortSignal.timeout per command) would only double the cost.
+        commandOptions: { timeout: 0 },
         maintNotifications: 'disabled'
       })
     } catch (e) {
@@ -449,7 +461,7 @@ export const connectRedis =
         () => {
           clearTimeout(timer)
           connected = true
-          resolve(E.right({ driver: { ...nodeRedisDriver(client, { commandTimeoutMs }), subscribe: subscriber.subscribe }, close }))
+          resolve(E.right({ driver: { ...nodeRedisDriver(client, { commandTimeoutMs, withdrawQueued: false }), subscribe: subscriber.subscribe }, close }))
         },
         () => {
           clearTimeout(timer)
