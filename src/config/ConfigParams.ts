@@ -113,6 +113,28 @@ export const getSection =
     return out
   }
 
+/**
+ * The value at `key`: the scalar there, or, when the configuration nests
+ * values under the key (`{ port: [6380] }` flattens to `port.0`), the section
+ * under it as an object. A decoder expecting a scalar then rejects the nested
+ * value instead of reading the key as absent.
+ *
+ * @example
+ * import { getValue } from 'leaselock'
+ * assert.strictEqual(getValue('port')({ port: 6380 }), 6380)
+ * assert.deepStrictEqual(getValue('port')({ 'port.0': 6380 }), { '0': 6380 })
+ * assert.strictEqual(getValue('port')({ host: 'h' }), undefined)
+ *
+ * @since 0.1.0
+ */
+export const getValue =
+  (key: string) =>
+  (params: ConfigParams): unknown => {
+    if (params[key] !== undefined) return params[key]
+    const section = getSection(key)(params)
+    return Object.keys(section).length > 0 ? section : undefined
+  }
+
 const DIGITS = /^\d+$/
 const byCodeUnit = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 /** Names of digits first, by value; then the others by code unit. A total order. */

@@ -7,7 +7,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import type * as t from 'io-ts'
-import { ConfigParams, getSection } from './ConfigParams.js'
+import { ConfigParams, getSection, getValue } from './ConfigParams.js'
 import { Count, Milliseconds, PositiveMilliseconds, decodeAt } from './codecs.js'
 
 /**
@@ -72,7 +72,7 @@ export const optionsDecoder =
     const errors: Array<string> = []
     const out: Record<string, unknown> = {}
     for (const [field, spec] of Object.entries(specs)) {
-      const raw = section[spec.key]
+      const raw = getValue(spec.key)(section)
       if (raw === undefined) {
         out[field] = spec.defaultValue
         continue

@@ -21,7 +21,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import { pipe } from 'fp-ts/lib/function.js'
 import type * as t from 'io-ts'
 import { LockError, configError } from '../LockError.js'
-import { ConfigParams, fromValue, getSection, sectionNames } from './ConfigParams.js'
+import { ConfigParams, fromValue, getSection, getValue, sectionNames } from './ConfigParams.js'
 import { NonEmptyString, Port, StringLike, decodeAt } from './codecs.js'
 import { showValue } from './showValue.js'
 
@@ -134,11 +134,13 @@ interface Field {
 }
 type Fields = Map<string, Field>
 
+/** The section's fields by name; a name with values nested under it (`port.0`) gets them as an object (see {@link getValue}). */
 const fieldsOf = (section: ConfigParams, keyOf: (name: string) => string): Fields =>
   new Map(
-    Object.entries(section)
-      .filter(([, value]) => value !== undefined)
-      .map(([name, value]) => [name, { key: keyOf(name), value }])
+    [...new Set(Object.keys(section).map((name) => name.split('.')[0]!))].flatMap((name) => {
+      const value = getValue(name)(section)
+      return value === undefined ? [] : [[name, { key: keyOf(name), value }] as const]
+    })
   )
 
 const under = (prefix: string) => (name: string) => `${prefix}.${name}`
@@ -214,7 +216,7 @@ const collect = <A>(
 const primaryConnection = (params: ConfigParams, errors: Array<string>): Fields => {
   const fields = fieldsOf(getSection('connection')(params), under('connection'))
   for (const name of CONNECTION_KEYS) {
-    const value = params[name]
+    const value = getValue(name)(params)
     if (value === undefined) continue
     const nested = fields.get(name)
     if (nested !== undefined) errors.push(`${name} and ${nested.key}: give one of them, not both`)
