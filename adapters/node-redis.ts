@@ -15,6 +15,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { AbortError, ClientClosedError, ClientOfflineError, ErrorReply, createClient } from 'redis'
 import { defaultCommandTimeoutMs, defaultConnectTimeoutMs } from '../src/config/options.js'
+import { showValue } from '../src/config/showValue.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
@@ -363,6 +364,31 @@ const isRefusal = (e: unknown): boolean => e instanceof ErrorReply
 
 const CONNECT_RETRY_MS = 100
 const RECONNECT_MAX_MS = 2000
+/** The longest delay a Node.js timer honours (a larger one fires at once). */
+const MAX_TIMER_MS = 2_147_483_647
+
+const isIntegerIn = (u: unknown, min: number, max: number): boolean => Number.isSafeInteger(u) && (u as number) >= min && (u as number) <= max
+
+/** What is wrong with the options, one message per option; passwords are never shown. */
+const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string> => {
+  if (typeof options !== 'object' || options === null) return [`options: expected an object, got ${showValue(options)}`]
+  const errors: Array<string> = []
+  const expect = (key: keyof RedisConnectOptions, ok: (u: unknown) => boolean, what: string): void => {
+    const value: unknown = options[key]
+    if (value !== undefined && !ok(value)) errors.push(`${key}: expected ${what}, got ${key === 'password' ? `a value of type ${typeof value}` : showValue(value)}`)
+  }
+  const nonEmpty = (u: unknown): boolean => typeof u === 'string' && u.trim() !== ''
+  expect('uri', nonEmpty, 'a redis:// or rediss:// URI')
+  expect('host', nonEmpty, 'a host name')
+  expect('port', (u) => isIntegerIn(u, 1, 65_535), 'an integer in 1..65535')
+  expect('username', (u) => typeof u === 'string', 'a string')
+  expect('password', (u) => typeof u === 'string', 'a string')
+  expect('database', (u) => isIntegerIn(u, 0, Number.MAX_SAFE_INTEGER), 'a non-negative integer')
+  expect('connectTimeoutMs', (u) => isIntegerIn(u, 1, MAX_TIMER_MS), `a whole number of milliseconds in 1..${MAX_TIMER_MS}`)
+  expect('commandTimeoutMs', (u) => isIntegerIn(u, 1, MAX_TIMER_MS), `a whole number of milliseconds in 1..${MAX_TIMER_MS}`)
+  expect('connectRetries', (u) => u === Infinity || isIntegerIn(u, 0, Number.MAX_SAFE_INTEGER), 'a non-negative integer or Infinity')
+  return errors
+}
 
 /**
  * Creates a node-redis client, connects it within a deadline and wraps it in a
@@ -384,7 +410,8 @@ const RECONNECT_MAX_MS = 2000
  * On failure no socket or timer is left behind (the client is destroyed), and
  * the result is a `ConnectFailed` (code `CONNECT_FAILED`) naming the target
  * (the URI's scheme, host and port, or `host:port`: never credentials), or a
- * `ConfigError` for a URI node-redis cannot parse.
+ * `ConfigError` for options of the wrong type or range (checked before any
+ * I/O, every bad option named) or a URI node-redis cannot parse.
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -401,6 +428,8 @@ const RECONNECT_MAX_MS = 2000
 export const connectRedis =
   (options: RedisConnectOptions = {}): TE.TaskEither<LockError, RedisConnection> =>
   () => {
+    const invalid = checkConnectOptions(options)
+    if (invalid.length > 0) return Promise.resolve(E.left(configError(invalid)))
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
     const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
     const connectRetries = options.connectRetries ?? Infinity
