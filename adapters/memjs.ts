@@ -28,6 +28,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { Client, Server, Utils } from 'memjs'
+import { showValue } from '../src/config/showValue.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { MemcachedConnectOptions, MemcachedConnection } from '../src/memcached/MemcachedConnection.js'
@@ -240,23 +241,37 @@ export const memjsDriver = (client: Client, options: MemjsDriverOptions = {}): M
 
 const quiet = { log: (): void => undefined }
 
+/** The longest delay a Node.js timer honours (a larger one fires at once). */
+const MAX_TIMER_MS = 2_147_483_647
+
 const checkOptions = (options: MemcachedConnectOptions): ReadonlyArray<string> => {
+  if (typeof options !== 'object' || options === null) return [`options: expected an object, got ${showValue(options)}`]
   const errors: Array<string> = []
-  if (options.servers.length === 0) errors.push('servers: at least one memcached server is needed, got none')
-  options.servers.forEach((s, i) => {
-    if (typeof s.host !== 'string' || s.host === '') errors.push(`servers[${i}].host: expected a host name, got ${JSON.stringify(s.host)}`)
-    if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535)
-      errors.push(`servers[${i}].port: expected an integer in 1..65535, got ${JSON.stringify(s.port)}`)
+  if (!Array.isArray(options.servers)) errors.push(`servers: expected a list of { host, port }, got ${showValue(options.servers)}`)
+  else if (options.servers.length === 0) errors.push('servers: at least one memcached server is needed, got none')
+  const servers: ReadonlyArray<unknown> = Array.isArray(options.servers) ? options.servers : []
+  servers.forEach((s, i) => {
+    const { host, port } = (typeof s === 'object' && s !== null ? s : {}) as Partial<Record<'host' | 'port', unknown>>
+    if (typeof host !== 'string' || host === '') errors.push(`servers[${i}].host: expected a host name, got ${showValue(host)}`)
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
+      errors.push(`servers[${i}].port: expected an integer in 1..65535, got ${showValue(port)}`)
   })
   if ((options.username === undefined) !== (options.password === undefined))
     errors.push('username and password: SASL needs both, got only one')
+  if (options.username !== undefined && typeof options.username !== 'string')
+    errors.push(`username: expected a string, got ${showValue(options.username)}`)
+  if (options.password !== undefined && typeof options.password !== 'string')
+    errors.push(`password: expected a string, got a value of type ${typeof options.password}`)
+  if (options.keepAlive !== undefined && typeof options.keepAlive !== 'boolean')
+    errors.push(`keepAlive: expected a boolean, got ${showValue(options.keepAlive)}`)
   if (options.connectRetries !== undefined && !(Number.isSafeInteger(options.connectRetries) && options.connectRetries >= 0))
-    errors.push(`connectRetries: expected a non-negative integer, got ${JSON.stringify(options.connectRetries)}`)
+    errors.push(`connectRetries: expected a non-negative integer, got ${showValue(options.connectRetries)}`)
   for (const [key, ms] of [
     ['connectTimeoutMs', options.connectTimeoutMs],
     ['commandTimeoutMs', options.commandTimeoutMs]
   ] as const)
-    if (ms !== undefined && !(Number.isSafeInteger(ms) && ms > 0)) errors.push(`${key}: expected a positive integer of milliseconds, got ${JSON.stringify(ms)}`)
+    if (ms !== undefined && !(Number.isSafeInteger(ms) && ms > 0 && ms <= MAX_TIMER_MS))
+      errors.push(`${key}: expected a whole number of milliseconds in 1..${MAX_TIMER_MS}, got ${showValue(ms)}`)
   return errors
 }
 
