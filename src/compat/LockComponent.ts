@@ -68,6 +68,8 @@ interface Session {
   readonly lock: Lock
   /** What this instance holds, by key: the only leases `releaseLock` releases. */
   readonly held: Map<string, Lease>
+  /** Acquisitions under way (settled, never rejecting): `close` waits for them, so that what lands meanwhile is given back before the backend closes. */
+  readonly acquiring: Set<Promise<void>>
   /** Aborted by `close`, so that waiting `acquireLock` calls stop. */
   readonly closing: AbortController
   /** How long `close` waits for the releases. */
@@ -124,9 +126,10 @@ export const componentRetryPolicy =
  *   (see {@link componentRetryPolicy})
  *   until its timeout (0 = one attempt), then throws `LOCK_TIMEOUT`.
  * - `close` stops waiting `acquireLock` calls (`ABORTED`), releases the leases
- *   this instance holds (concurrently, best effort, for at most
- *   `options.command_timeout`), then closes the backend. Afterwards every
- *   operation throws `NOT_OPENED`; closing again does nothing.
+ *   this instance holds and gives back those that land while it closes (the
+ *   acquisition that took one throws `ABORTED`), concurrently, best effort,
+ *   for at most `options.command_timeout`; then it closes the backend.
+ *   Afterwards every operation throws `NOT_OPENED`; closing again does nothing.
  *
  * Deadlines run on the clock of the environment given to the constructor.
  *
@@ -240,11 +243,13 @@ export abstract class LockComponent<O extends BaseOptions> {
   async tryAcquireLock(context: Context, key: string, ttl: number): Promise<boolean> {
     const traceId = traceIdOf(context)
     const session = this.current(traceId)
-    const result = await session.lock.tryAcquire(key, ttl)()
-    if (E.isLeft(result)) throw new LockException(result.left, traceId)
-    if (O.isNone(result.right)) return false
-    this.keep(session, result.right.value, traceId)
-    return true
+    return this.acquiring(session, async () => {
+      const result = await session.lock.tryAcquire(key, ttl)()
+      if (E.isLeft(result)) throw new LockException(result.left, traceId)
+      if (O.isNone(result.right)) return false
+      await this.keep(session, result.right.value, traceId)
+      return true
+    })
   }
 
   /**
@@ -255,9 +260,11 @@ export abstract class LockComponent<O extends BaseOptions> {
   async acquireLock(context: Context, key: string, ttl: number, timeout: number): Promise<void> {
     const traceId = traceIdOf(context)
     const session = this.current(traceId)
-    const result = await session.lock.acquire(key, ttl, timeout, { signal: session.closing.signal })()
-    if (E.isLeft(result)) throw new LockException(result.left, traceId)
-    this.keep(session, result.right, traceId)
+    return this.acquiring(session, async () => {
+      const result = await session.lock.acquire(key, ttl, timeout, { signal: session.closing.signal })()
+      if (E.isLeft(result)) throw new LockException(result.left, traceId)
+      await this.keep(session, result.right, traceId)
+    })
   }
 
   /**
@@ -295,13 +302,25 @@ export abstract class LockComponent<O extends BaseOptions> {
     return this.session
   }
 
-  /** Records a new lease; one that lands after `close` is given back at once. */
-  private keep(session: Session, lease: Lease, traceId: string | undefined): void {
+  /** Runs an acquisition where `close` can wait for it. */
+  private acquiring<A>(session: Session, run: () => Promise<A>): Promise<A> {
+    const running = run()
+    const settled = running.then(
+      () => undefined,
+      () => undefined
+    )
+    session.acquiring.add(settled)
+    void settled.then(() => session.acquiring.delete(settled))
+    return running
+  }
+
+  /** Records a new lease; one that lands after `close` is given back at once (before the backend closes). */
+  private async keep(session: Session, lease: Lease, traceId: string | undefined): Promise<void> {
     if (session === this.session) {
       session.held.set(lease.key, lease)
       return
     }
-    void session.lock.release(lease)()
+    await session.lock.release(lease)()
     throw new LockException(aborted(lease.key, CLOSED), traceId)
   }
 
@@ -327,6 +346,7 @@ export abstract class LockComponent<O extends BaseOptions> {
       backend: backend.right,
       lock: makeLock(backend.right.store, { env: this.env, retry }),
       held: new Map(),
+      acquiring: new Set(),
       closing: new AbortController(),
       commandTimeoutMs: settings.options.commandTimeoutMs ?? defaultCommandTimeoutMs,
       target
@@ -358,7 +378,7 @@ export abstract class LockComponent<O extends BaseOptions> {
       this.env.clock,
       session.commandTimeoutMs,
       () => undefined
-    )(Promise.all(leases.map((lease) => session.lock.release(lease)())).then(() => undefined))
+    )(Promise.all([...leases.map((lease) => session.lock.release(lease)()), ...session.acquiring]).then(() => undefined))
     try {
       await session.backend.close()
     } catch (cause) {
