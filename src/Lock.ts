@@ -166,9 +166,23 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
       : (reply as E.Either<LockError, O.Option<never>>)
   }
 
+  /**
+   * An attempt whose outcome is unknown (its reply was lost or late) may have
+   * taken the key: release it by its token, in the background, rather than
+   * leave it held until its TTL. The token is this attempt's own, so nobody
+   * else's lock can be touched.
+   */
+  const giveBackIfUnknown =
+    (key: string, token: string) =>
+    (reply: E.Either<LockError, O.Option<Lease>>): E.Either<LockError, O.Option<Lease>> => {
+      if (E.isLeft(reply) && reply.left._tag === 'DriverFailure' && reply.left.indeterminate)
+        void store.release({ key, token, revision: '' })()
+      return reply
+    }
+
   const attempt = (key: string, ttlMs: number): Promise<E.Either<LockError, O.Option<Lease>>> => {
     const token = env.token()
-    return timed(key, token, ttlMs, store.acquire(key, token, ttlMs))
+    return timed(key, token, ttlMs, store.acquire(key, token, ttlMs)).then(giveBackIfUnknown(key, token))
   }
 
   const release = (lease: Lease): TE.TaskEither<LockError, void> => () => {
@@ -196,10 +210,12 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
   const queuedTries = (queue: WaitQueue, key: string, ttlMs: number, deadline: number): Tries => {
     const token = env.token()
     const join = (): Promise<E.Either<LockError, O.Option<Lease>>> =>
-      timed(key, token, ttlMs, queue.acquireOrEnqueue(key, token, ttlMs, Math.max(1, deadline - clock.now())))
+      timed(key, token, ttlMs, queue.acquireOrEnqueue(key, token, ttlMs, Math.max(1, deadline - clock.now()))).then(
+        giveBackIfUnknown(key, token)
+      )
     return {
       first: join,
-      next: () => timed(key, token, ttlMs, queue.poll(key, token, ttlMs)),
+      next: () => timed(key, token, ttlMs, queue.poll(key, token, ttlMs)).then(giveBackIfUnknown(key, token)),
       wait: async (ms, signal) => {
         const handed = await queue.awaitHandoff(key, token, ms, signal)
         if (O.isNone(handed)) return E.right(O.none)
