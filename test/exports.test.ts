@@ -21,4 +21,17 @@ test('the memory entry works end to end under plain node', async () => {
   assert.equal(driverError('x', true), { _tag: 'DriverError', cause: 'x', indeterminate: true })
 })
 
+test('the redis and memcached entries load under plain node and expose their classes and builders', async () => {
+  const redis = await load('leaselock/redis')
+  for (const name of ['RedisLock', 'RedisLockComponent', 'redisStore', 'connectRedis', 'nodeRedisDriver', 'nodeRedisSubscriber']) {
+    assert.ok(name in redis, `leaselock/redis exports ${name}`)
+  }
+  const memcached = await load('leaselock/memcached')
+  for (const name of ['MemcachedLock', 'MemcachedLockComponent', 'memcachedStore', 'connectMemcached', 'memjsDriver']) {
+    assert.ok(name in memcached, `leaselock/memcached exports ${name}`)
+  }
+  const { ConfigParams } = await load('leaselock')
+  assert.equal(ConfigParams.fromTuples('connection.host', 'localhost'), { 'connection.host': 'localhost' })
+})
+
 test.run()
