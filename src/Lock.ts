@@ -185,10 +185,21 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     return timed(key, token, ttlMs, store.acquire(key, token, ttlMs)).then(giveBackIfUnknown(key, token))
   }
 
+  /**
+   * Leases answered before their handover claim was through: a later release
+   * or extend of such a lease is sent only after the claim, so that the claim
+   * (an extend to the TTL asked for) can never land after it and undo it.
+   */
+  const claims = new WeakMap<Lease, Promise<unknown>>()
+  const afterClaim = <A>(lease: Lease, send: () => Promise<A>): Promise<A> => {
+    const claim = claims.get(lease)
+    return claim === undefined ? send() : claim.then(send)
+  }
+
   const release = (lease: Lease): TE.TaskEither<LockError, void> => () => {
     const valid = checkLease(store, lease)
     if (E.isLeft(valid)) return resolved(valid)
-    return store.release(valid.right)().then((r) => (E.isLeft(r) ? r : r.right ? done : E.left(notHeld(lease.key))))
+    return afterClaim(lease, store.release(valid.right)).then((r) => (E.isLeft(r) ? r : r.right ? done : E.left(notHeld(lease.key))))
   }
 
   const releaseIfGranted = (r: E.Either<LockError, O.Option<Lease>>): Promise<unknown> =>
@@ -207,21 +218,48 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
    * (then claim it with an extend of our own), and poll on the retry policy's
    * cadence in case a notification was lost or the holder expired.
    */
+  /**
+   * Queued waiting: join the key's FIFO queue once, wait to be handed the key,
+   * and poll on the retry policy's cadence in case a notification was lost or
+   * the holder expired.
+   *
+   * A handover sets the key to our token with a short claim TTL at some moment
+   * after our latest request that found the key held (the "proof"), so the key
+   * is provably ours until `proof + min(claim TTL, TTL)`. When that leaves at
+   * least half of it, the lease is answered at once and the claim (an extend to
+   * the full TTL) runs in the background: the handover costs no round trip. A
+   * late handover is claimed before answering; one whose claim lapsed joins
+   * the queue again at its end.
+   */
   const queuedTries = (queue: WaitQueue, key: string, ttlMs: number, deadline: number): Tries => {
     const token = env.token()
+    let proof = clock.now()
+    /** Sends a try; a `none` answer proves the key was held after `sentAt`. */
+    const tried = (run: TE.TaskEither<LockError, O.Option<Grant>>): Promise<E.Either<LockError, O.Option<Lease>>> => {
+      const sentAt = clock.now()
+      return timed(key, token, ttlMs, run).then((r) => {
+        if (E.isRight(r) && O.isNone(r.right)) proof = sentAt
+        return giveBackIfUnknown(key, token)(r)
+      })
+    }
     const join = (): Promise<E.Either<LockError, O.Option<Lease>>> =>
-      timed(key, token, ttlMs, queue.acquireOrEnqueue(key, token, ttlMs, Math.max(1, deadline - clock.now()))).then(
-        giveBackIfUnknown(key, token)
-      )
+      tried(queue.acquireOrEnqueue(key, token, ttlMs, Math.max(1, deadline - clock.now())))
     return {
       first: join,
-      next: () => timed(key, token, ttlMs, queue.poll(key, token, ttlMs)).then(giveBackIfUnknown(key, token)),
+      next: () => tried(queue.poll(key, token, ttlMs)),
       wait: async (ms, signal) => {
         const handed = await queue.awaitHandoff(key, token, ms, signal)
         if (O.isNone(handed)) return E.right(O.none)
-        const claimed = await timed(key, token, ttlMs, store.extend({ key, token, revision: handed.value.revision }, ttlMs))
+        const held = { key, token, revision: handed.value.revision }
+        // Until the claim lands the key lives for the claim TTL; after it, for our TTL: the shorter holds.
+        const provable = Math.min(handed.value.validityMs, ttlMs)
+        const early = fromGrant(key, token, ttlMs, proof, { ...handed.value, validityMs: provable })
+        if (early.validUntil - clock.now() >= provable / 2) {
+          claims.set(early, store.extend(held, ttlMs)().catch(() => undefined))
+          return E.right(O.some(early))
+        }
+        const claimed = await timed(key, token, ttlMs, store.extend(held, ttlMs))
         if (E.isLeft(claimed)) return claimed
-        // A handover we claimed too late has lapsed and dropped us from the queue: join again at its end.
         return O.isSome(claimed.right) ? E.right(O.some({ ...claimed.right.value, fence: handed.value.fence })) : join()
       },
       abandon: () => queue.leave(key, token)().then(() => undefined)
@@ -289,7 +327,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     const args = firstLeft(checkLease(store, lease), checkTtl(store, ttlMs))
     if (E.isLeft(args)) return args
     const [held, ttl] = args.right
-    const renewed = await timed(held.key, held.token, ttl, store.extend(held, ttl))
+    const renewed = await afterClaim(held, () => timed(held.key, held.token, ttl, store.extend(held, ttl)))
     if (E.isLeft(renewed)) return renewed
     return O.isSome(renewed.right) ? E.right({ ...renewed.right.value, fence: held.fence }) : E.left(notHeld(held.key))
   }

@@ -25,8 +25,8 @@ const leaseOf = (r: E.Either<LockError, Lease>): Lease => {
   return r.right
 }
 
-test('a release hands the key to the first waiter at once, without waiting for a poll', async () => {
-  const { clock, lock } = setup()
+test('a release hands the key to the first waiter at once, without waiting for a poll or a claim', async () => {
+  const { clock, lock, store } = setup()
   const holder = leaseOf(await lock.acquire('k', 10_000, 0)())
   const waiting = lock.acquire('k', 10_000, 60_000)()
   await ticks()
@@ -35,7 +35,24 @@ test('a release hands the key to the first waiter at once, without waiting for a
   const next = leaseOf(await waiting)
   assert.is(clock.now(), 10, 'no time passed: woken, not polled')
   assert.ok(next.fence > holder.fence)
-  assert.is(next.validUntil, next.acquiredAt + 10_000 - 102, 'validity counts from the waiter\'s own claim')
+  assert.is(next.acquiredAt, 0, 'validity counts from the waiter\'s last request that found the key held')
+  assert.is(next.validUntil, 0 + 1_000 - 102, '... and covers only the claim TTL until the claim is through')
+  await ticks()
+  clock.advance(5_000)
+  assert.equal(await store.acquire('k', 'other', 1_000)(), E.right(O.none), 'the background claim extended the key to the full TTL')
+  assert.equal(await lock.release(next)(), E.right(undefined))
+})
+
+test('a late handover (less than half the claim TTL provably left) is claimed before the lease is answered', async () => {
+  const { clock, lock } = setup()
+  const holder = leaseOf(await lock.acquire('k', 10_000, 0)())
+  const waiting = lock.acquire('k', 10_000, 60_000)()
+  await ticks()
+  clock.advance(700)
+  await lock.release(holder)()
+  const next = leaseOf(await waiting)
+  assert.is(next.acquiredAt, 700)
+  assert.is(next.validUntil, 700 + 10_000 - 102, 'validity counts from the claim, for the full TTL')
 })
 
 test('waiters are served in arrival order', async () => {
@@ -155,6 +172,7 @@ test('a handover claimed too late is not lost: the waiter joins the queue again'
   const holder = leaseOf(await lock.acquire('k', 60_000, 0)())
   const waiting = lock.acquire('k', 10_000, 60_000)()
   await ticks()
+  clock.advance(250) // the handover comes late: it must be claimed before the lease is answered
   await lock.release(holder)()
   await ticks()
   assert.ok(intruder !== undefined && E.isRight(await intruder))
@@ -164,7 +182,7 @@ test('a handover claimed too late is not lost: the waiter joins the queue again'
   const outcome = await Promise.race([waiting, stuck])
   clearTimeout(timer)
   assert.ok(outcome !== 'stuck', 'the waiter was back in the queue and was handed the key on release')
-  assert.is(leaseOf(outcome as E.Either<LockError, Lease>).acquiredAt, 400)
+  assert.is(leaseOf(outcome as E.Either<LockError, Lease>).acquiredAt, 650)
 })
 
 test('tryAcquire stays a single attempt and never queues', async () => {
