@@ -20,10 +20,17 @@
  *   (memjs fails its other requests in flight and reconnects on the next one).
  * - **sequence overflow**: `client.incrSeq` goes negative after 2^31 requests,
  *   and `makeRequestBuffer` then throws. The counter is wrapped back to 1.
+ * - **which connection**: memjs reconnects silently, so each response names
+ *   the socket that carried its request (`connection`: an id per socket), and
+ *   a request restricted to a connection is sent only while that socket is
+ *   still the server's current, connected one — otherwise it is answered at
+ *   once with a `ConnectionChangedError` and nothing is sent. A CAS from one
+ *   server process thus never reaches the next one on the same port.
  *
  * @since 0.1.0
  */
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
+import type { Socket } from 'node:net'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
@@ -34,6 +41,7 @@ import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { MemcachedConnectOptions, MemcachedConnection } from '../src/memcached/MemcachedConnection.js'
 import type { MemcachedDriver } from '../src/memcached/memcachedStore.js'
 import {
+  ConnectionChangedError,
   MemcachedRequest,
   MemcachedResponse,
   Status,
@@ -149,6 +157,59 @@ const notSent = (err: unknown): boolean => {
 
 const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(messageOf(err)))
 
+/**
+ * The id of each socket memjs opened, given the first time a request is
+ * written on it: unique within this process (a counter), and unlikely to match
+ * an id of another process (the counter starts at a random point of 2^48), so
+ * a revision carried to another process takes the verified path there.
+ */
+const connectionIds = new WeakMap<Socket, number>()
+let nextConnectionId = randomInt(2 ** 48 - 1)
+
+const connectionOf = (socket: Socket): number => {
+  let id = connectionIds.get(socket)
+  if (id === undefined) {
+    id = nextConnectionId++
+    connectionIds.set(socket, id)
+  }
+  return id
+}
+
+/** The server's current socket: memjs drops it when it closes or fails, or a request times out, and opens a new one on the next request. */
+const currentSocket = (server: Server): Socket | undefined => (server as unknown as { readonly _socket?: Socket })._socket
+
+/**
+ * Whether `connection` is the server's current socket, connected (and
+ * authenticated): then `server.sock` hands that very socket over at once.
+ */
+const isCurrent = (server: Server, connection: number): boolean => {
+  const socket = currentSocket(server)
+  return socket !== undefined && server.connected && connectionIds.get(socket) === connection
+}
+
+const guarded = new WeakSet<Socket>()
+
+/**
+ * memjs's 'close' handler of a socket forgets the server's current socket,
+ * whichever that is. A socket that closes after it was replaced (one
+ * destroyed on a deadline closes a moment later; one ended by memjs's own
+ * timeout, once the server answers the FIN) would thus orphan its successor:
+ * left open, never closed by `close()`, and taken for a changed connection.
+ * The handler of the server's current socket is made to act only while that
+ * socket is still the current one.
+ */
+const guardClose = (server: Server): void => {
+  const socket = currentSocket(server)
+  if (socket === undefined || guarded.has(socket)) return
+  guarded.add(socket)
+  for (const listener of socket.listeners('close') as Array<(hadError: boolean) => void>) {
+    socket.removeListener('close', listener)
+    socket.on('close', (hadError: boolean) => {
+      if (currentSocket(server) === socket) listener.call(socket, hadError)
+    })
+  }
+}
+
 /** The server memjs's hashing assigns to `key`, ignoring any failover marks. */
 const serverFor = (client: Client, key: string): Server | undefined =>
   client.servers.length > 1 ? client.servers[Number(client.getServer(key))] : client.servers[0]
@@ -170,6 +231,8 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
     new Promise((resolve) => {
       if (isClosed()) return resolve(E.left(driverError(new ConnectionClosedError(), false)))
       if (server === undefined) return resolve(E.left(driverError(new Error('memjs has no server for this key'), false)))
+      if (req.connection !== undefined && !isCurrent(server, req.connection))
+        return resolve(E.left(driverError(new ConnectionChangedError(req.connection), false)))
       let seq: number
       let buf: Buffer
       try {
@@ -180,6 +243,7 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
       }
       inFlight++
       let settled = false
+      let connection: number | undefined
       const settle = (result: E.Either<DriverError, MemcachedResponse>): void => {
         if (settled) return
         settled = true
@@ -198,12 +262,23 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
       const callback: Callback = (err, response) => {
         if (response === undefined || (err !== null && err !== undefined))
           return settle(E.left(driverError(toError(err), !notSent(err))))
-        settle(E.right({ status: response.header.status, cas: response.header.cas.readBigUInt64BE(0), value: new Uint8Array(response.val) }))
+        settle(
+          E.right({ status: response.header.status, cas: response.header.cas.readBigUInt64BE(0), value: new Uint8Array(response.val), connection })
+        )
       }
       try {
         server.onResponse(seq, (response) => callback(null, response))
         server.onError(seq, (err) => callback(err))
-        server.write(buf)
+        // memjs calls this with its current socket once it is connected and
+        // authenticated (at once if it already is), and `write` then writes on
+        // that same socket: its response comes back on it. A request whose
+        // deadline passed meanwhile is not written at all.
+        server.sock(false, (socket) => {
+          if (settled) return
+          connection = connectionOf(socket)
+          server.write(buf)
+        })
+        guardClose(server)
       } catch (e) {
         settle(E.left(driverError(e, true)))
       }

@@ -1,14 +1,27 @@
+import { connect as tcpConnect } from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import { Client } from 'memjs'
+import type { DriverError } from '../src/Driver.js'
 import { randomToken } from '../src/Environment.js'
 import { makeLock } from '../src/Lock.js'
 import type { LockError } from '../src/LockError.js'
 import type { Grant, Store } from '../src/Store.js'
 import { MemcachedDriver, memcachedStore } from '../src/memcached/memcachedStore.js'
-import { CasDisabledError, Status, getRequest } from '../src/memcached/protocol.js'
+import {
+  CasDisabledError,
+  ConnectionChangedError,
+  MemcachedRequest,
+  MemcachedResponse,
+  Opcode,
+  Revision,
+  Status,
+  deleteRequest,
+  getRequest,
+  parseRevision
+} from '../src/memcached/protocol.js'
 import type { MemcachedConnection } from '../src/memcached/MemcachedConnection.js'
 import { RequestTimeoutError, connectMemcached, memjsDriver } from '../adapters/memjs.js'
 import { conformance } from './support/conformance.js'
@@ -34,6 +47,67 @@ const peek = async (driver: MemcachedDriver, key: string): Promise<{ status: num
   const r = right(await driver.send(getRequest(key))().then(E.mapLeft((e): LockError => ({ _tag: 'DriverFailure', key, cause: e.cause, indeterminate: e.indeterminate }))), 'get')
   return { status: r.status, value: new TextDecoder().decode(r.value) }
 }
+
+const revisionOf = (revision: string): Revision => {
+  const parsed = parseRevision(revision)
+  if (parsed === undefined) throw new Error(`not a <cas>@<connection> revision: ${revision}`)
+  return parsed
+}
+
+/** What a driver was sent and what it answered, in order. */
+interface Exchange {
+  readonly req: MemcachedRequest
+  readonly res: E.Either<DriverError, MemcachedResponse>
+}
+
+/** A driver that records every request and its answer. */
+const recording = (inner: MemcachedDriver): { driver: MemcachedDriver; log: Array<Exchange> } => {
+  const log: Array<Exchange> = []
+  const driver: MemcachedDriver = {
+    send: (req) => async () => {
+      const res = await inner.send(req)()
+      log.push({ req, res })
+      return res
+    }
+  }
+  return { driver, log }
+}
+
+const OPCODE_NAMES: Readonly<Record<number, string>> = { [Opcode.Get]: 'GET', [Opcode.Set]: 'SET', [Opcode.Add]: 'ADD', [Opcode.Delete]: 'DELETE' }
+
+/** The log as `OPCODE answer` lines: a status name, or the driver error's cause. */
+const shown = (log: ReadonlyArray<Exchange>): Array<string> =>
+  log.map(({ req, res }) => {
+    const answer = E.isLeft(res)
+      ? `${(res.left.cause as Error).name}${res.left.indeterminate ? ' (indeterminate)' : ''}`
+      : ({ [Status.NoError]: 'ok', [Status.KeyNotFound]: 'not found', [Status.KeyExists]: 'exists' }[res.right.status] ?? `status ${res.right.status}`)
+    return `${OPCODE_NAMES[req.opcode] ?? req.opcode} ${answer}`
+  })
+
+/** The request counters of memcached's `stats`, over a connection of its own (text protocol). */
+const stats = (server: MemcachedServer): Promise<Record<string, number>> =>
+  new Promise((resolve, reject) => {
+    const socket = tcpConnect(server.port, server.host)
+    let text = ''
+    const timer = setTimeout(() => socket.destroy(new Error('stats: no answer')), 2000)
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1')
+      if (!text.endsWith('END\r\n')) return
+      clearTimeout(timer)
+      socket.end()
+      resolve(Object.fromEntries([...text.matchAll(/^STAT (\w+) (\d+)\r$/gm)].map((m) => [m[1] ?? '', Number(m[2])])))
+    })
+    socket.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    socket.write('stats\r\n')
+  })
+
+const COUNTERS = ['cmd_get', 'cmd_set', 'cmd_touch', 'delete_hits', 'delete_misses', 'cas_hits', 'cas_misses', 'cas_badval'] as const
+/** How much each request counter grew between two `stats`. */
+const grown = (before: Record<string, number>, after: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(COUNTERS.map((c) => [c, (after[c] ?? 0) - (before[c] ?? 0)]))
 
 const tcpSockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length
 /** The socket count once sockets closed by earlier tests are gone (the count holds still for 60 ms). */
@@ -74,15 +148,19 @@ S.after(async () => {
   await server?.stop()
 })
 
-S('acquire answers the item CAS as revision and fence; extend answers a new CAS; the value is our token', async () => {
+S('acquire answers the item CAS as fence and <cas>@<connection> as revision; extend answers a new CAS; the value is our token', async () => {
   const key = freshKey()
   const grant = some(right(await storeA.acquire(key, 'tok-a', 10_000)(), 'acquire'), 'acquire')
-  assert.is(grant.revision, String(grant.fence))
+  assert.match(grant.revision, /^[1-9][0-9]*@[0-9]+$/)
+  assert.is(revisionOf(grant.revision).cas, grant.fence)
   assert.ok(grant.fence > 0n)
   assert.is(grant.validityMs, 8000)
   assert.equal(await peek(a.driver, key), { status: Status.NoError, value: 'tok-a' })
   const extended = some(right(await storeA.extend({ key, token: 'tok-a', revision: grant.revision }, 5000)(), 'extend'), 'extend')
-  assert.ok(BigInt(extended.revision) > BigInt(grant.revision), 'a new CAS')
+  assert.ok(revisionOf(extended.revision).cas > grant.fence, 'a new CAS')
+  assert.is(revisionOf(extended.revision).connection, revisionOf(grant.revision).connection, 'on the same connection')
+  const other = some(right(await storeB.acquire(freshKey(), 'tok-b', 10_000)(), 'acquire on b'), 'acquire on b')
+  assert.is.not(revisionOf(other.revision).connection, revisionOf(grant.revision).connection, 'each connection has its own id')
   assert.is(extended.validityMs, 3000)
   assert.equal(await peek(a.driver, key), { status: Status.NoError, value: 'tok-a' }, 'extend keeps the token')
   assert.is(right(await storeA.release({ key, token: 'tok-a', revision: extended.revision })(), 'release'), true)
@@ -157,11 +235,82 @@ S('a release after our TTL expired and someone else acquired leaves the new hold
   assert.equal(await peek(a.driver, key), { status: Status.NoError, value: 'new' })
 })
 
-S('a release still works when the reply to our last extend was lost (the item has a newer CAS)', async () => {
+S('acquire+release is two requests on the wire: ADD, then DELETE carrying its CAS on the connection that answered it', async () => {
+  const { driver, log } = recording(a.driver)
+  const store = memcachedStore(driver)
+  const lock = makeLock(store)
+  const rounds = 20
+  const before = await stats(server)
+  for (let i = 0; i < rounds; i++) {
+    const key = freshKey()
+    const grant = some(right(await store.acquire(key, 'tok', 10_000)(), 'acquire'), 'acquire')
+    assert.ok(right(await store.release({ key, token: 'tok', revision: grant.revision })(), 'release'))
+    const lease = some(right(await lock.tryAcquire(key, 10_000)(), 'tryAcquire'), 'tryAcquire')
+    right(await lock.release(lease)(), 'release through the core')
+  }
+  const after = await stats(server)
+  assert.is(log.length, 4 * rounds, 'two requests per acquire+release, through the store and through the core')
+  assert.equal([...new Set(shown(log))], ['ADD ok', 'DELETE ok'])
+  const [add, del] = log
+  const added = add !== undefined && E.isRight(add.res) ? add.res.right : undefined
+  assert.ok(added !== undefined && del !== undefined)
+  assert.is(del.req.cas, added.cas, 'the DELETE carries the CAS of the ADD')
+  assert.is(del.req.connection, added.connection, 'and is restricted to the connection that answered the ADD')
+  assert.equal(grown(before, after), {
+    cmd_get: 0,
+    cmd_set: 2 * rounds,
+    cmd_touch: 0,
+    delete_hits: 2 * rounds,
+    delete_misses: 0,
+    cas_hits: 0,
+    cas_misses: 0,
+    cas_badval: 0
+  }, 'the server saw one store and one delete per pair, and no GET')
+})
+
+S('a release or extend after a lost extend reply (our item has a newer CAS) still works, through the verified path', async () => {
+  const { driver, log } = recording(a.driver)
+  const store = memcachedStore(driver)
   const key = freshKey()
-  const grant = some(right(await storeA.acquire(key, 'tok', 10_000)(), 'acquire'), 'acquire')
-  some(right(await storeA.extend({ key, token: 'tok', revision: grant.revision }, 10_000)(), 'extend'), 'extend')
-  assert.is(right(await storeA.release({ key, token: 'tok', revision: grant.revision })(), 'release with the older revision'), true)
+  const grant = some(right(await store.acquire(key, 'tok', 10_000)(), 'acquire'), 'acquire')
+  some(right(await store.extend({ key, token: 'tok', revision: grant.revision }, 10_000)(), 'extend'), 'extend')
+  log.length = 0
+  const extended = some(right(await store.extend({ key, token: 'tok', revision: grant.revision }, 10_000)(), 'extend with the older revision'), 'extend')
+  assert.equal(shown(log), ['SET exists', 'GET ok', 'SET ok'])
+  assert.ok(revisionOf(extended.revision).cas > grant.fence)
+  log.length = 0
+  assert.is(right(await store.release({ key, token: 'tok', revision: grant.revision })(), 'release with the older revision'), true)
+  assert.equal(shown(log), ['DELETE exists', 'GET ok', 'DELETE ok'])
+  assert.is((await peek(a.driver, key)).status, Status.KeyNotFound)
+})
+
+S('a revision from another connection takes the verified path: it releases its own lock, never another holder’s', async () => {
+  const { driver, log } = recording(b.driver)
+  const store = memcachedStore(driver)
+  const key = freshKey()
+  const grant = some(right(await storeA.acquire(key, 'tok', 10_000)(), 'acquire on a'), 'acquire on a')
+  assert.is(right(await store.release({ key, token: 'tok', revision: grant.revision })(), 'release on b'), true)
+  assert.equal(shown(log), ['DELETE ConnectionChangedError', 'GET ok', 'DELETE ok'])
+  const other = freshKey()
+  const mine = some(right(await storeA.acquire(other, 'mine', 10_000)(), 'acquire'), 'acquire')
+  log.length = 0
+  assert.is(right(await store.release({ key: other, token: 'stale', revision: mine.revision })(), 'release with another token'), false)
+  assert.equal(shown(log), ['DELETE ConnectionChangedError', 'GET ok'], 'no DELETE once the token differs')
+  assert.equal(await peek(a.driver, other), { status: Status.NoError, value: 'mine' })
+})
+
+S('verifyOwnership: true always takes the verified path (GET, then DELETE or SET with its CAS)', async () => {
+  const { driver, log } = recording(a.driver)
+  const store = memcachedStore(driver, { verifyOwnership: true })
+  const key = freshKey()
+  const grant = some(right(await store.acquire(key, 'tok', 10_000)(), 'acquire'), 'acquire')
+  const extended = some(right(await store.extend({ key, token: 'tok', revision: grant.revision }, 10_000)(), 'extend'), 'extend')
+  assert.is(right(await store.release({ key, token: 'tok', revision: extended.revision })(), 'release'), true)
+  assert.equal(shown(log), ['ADD ok', 'GET ok', 'SET ok', 'GET ok', 'DELETE ok'])
+  const [, get, set] = log
+  assert.ok(get !== undefined && set !== undefined && E.isRight(get.res))
+  assert.is(set.req.cas, get.res.right.cas, 'the SET carries the CAS the GET answered')
+  assert.is(set.req.connection, get.res.right.connection, 'on the connection that answered it')
 })
 
 S('fencing tokens grow on one key and across keys of one server', async () => {
@@ -282,6 +431,32 @@ F('fencing tokens restart with the server (documented: the CAS counter is per se
   await c.close()
 })
 
+F('after a deadline reset the connection, release and extend are refused the fast path and take the verified one; no socket is orphaned', async () => {
+  const sockets = await settledSockets()
+  const c = await connect([victim], { commandTimeoutMs: 300 })
+  const { driver, log } = recording(c.driver)
+  const store = memcachedStore(driver)
+  const key = `reset-${randomToken()}`
+  const grant = some(right(await store.acquire(key, 'tok', 10_000)(), 'acquire'), 'acquire')
+  victim.pause()
+  try {
+    const late = await store.acquire(`late-${randomToken()}`, 'x', 10_000)()
+    assert.ok(E.isLeft(late) && late.left._tag === 'DriverFailure' && late.left.cause instanceof RequestTimeoutError)
+  } finally {
+    victim.resume()
+  }
+  log.length = 0
+  const extended = some(right(await store.extend({ key, token: 'tok', revision: grant.revision }, 10_000)(), 'extend'), 'extend')
+  assert.equal(shown(log), ['SET ConnectionChangedError', 'GET ok', 'SET ok'])
+  assert.is.not(revisionOf(extended.revision).connection, revisionOf(grant.revision).connection, 'a new connection')
+  log.length = 0
+  assert.is(right(await store.release({ key, token: 'tok', revision: extended.revision })(), 'release'), true)
+  assert.equal(shown(log), ['DELETE ok'], 'the extended grant names the new connection')
+  await c.close()
+  await sleep(50)
+  assert.is(tcpSockets(), sockets, 'the socket reset on the deadline did not orphan its successor when it closed')
+})
+
 F('connecting where nothing listens fails clearly and quickly, leaving no socket', async () => {
   const before = await settledSockets()
   const port = await freePort()
@@ -302,6 +477,56 @@ F('bad connect options are a ConfigError', async () => {
 })
 
 F.run()
+
+// --- the fast path across a restart --------------------------------------------------------------
+
+const R = suite('memcached fast path across a server restart on the same port')
+let reborn: MemcachedServer
+R.before(async () => {
+  reborn = await startMemcached()
+})
+R.after(async () => {
+  await reborn?.stop()
+})
+
+R('a stale Held never deletes or extends a new holder’s item, even when the CAS values collide: the fast path is refused', async () => {
+  const old = await connect([reborn])
+  const { driver, log } = recording(old.driver)
+  const stale = memcachedStore(driver)
+  const key = `restart-${randomToken()}`
+  for (let i = 0; i < 20; i++) some(right(await stale.acquire(`warm-${i}-${randomToken()}`, 'w', 60_000)(), 'warm'), 'warm')
+  const before = some(right(await stale.acquire(key, 'old', 60_000)(), 'acquire'), 'acquire')
+  const revision = revisionOf(before.revision)
+
+  await reborn.restart()
+  const c = await connect([reborn])
+  const fresh = memcachedStore(c.driver)
+  // Store items until the new process's counter is one short of the old CAS: the new holder's ADD then gets exactly that CAS.
+  let last = 0n
+  while (last < before.fence - 1n) last = some(right(await fresh.acquire(`filler-${randomToken()}`, 'f', 60_000)(), 'filler'), 'filler').fence
+  assert.is(last, before.fence - 1n, 'the new process counts from 1 again')
+  const after = some(right(await fresh.acquire(key, 'new', 60_000)(), 'new holder'), 'new holder')
+  assert.is(after.fence, before.fence, 'the new holder’s item has the old holder’s CAS')
+
+  log.length = 0
+  assert.is(right(await stale.release({ key, token: 'old', revision: before.revision })(), 'stale release'), false)
+  assert.equal(shown(log), ['DELETE ConnectionChangedError', 'GET ok'], 'fast path refused; the token check stops the verified path')
+  log.length = 0
+  assert.ok(O.isNone(right(await stale.extend({ key, token: 'old', revision: before.revision }, 60_000)(), 'stale extend')))
+  assert.equal(shown(log), ['SET ConnectionChangedError', 'GET ok'])
+  assert.equal(await peek(c.driver, key), { status: Status.NoError, value: 'new' }, 'the new holder keeps its item')
+
+  const refused = await old.driver.send(deleteRequest(key, revision.cas, revision.connection))()
+  assert.ok(E.isLeft(refused) && refused.left.cause instanceof ConnectionChangedError && !refused.left.indeterminate, 'refused, determinate')
+  assert.equal(await peek(c.driver, key), { status: Status.NoError, value: 'new' }, 'nothing was sent')
+  // What the restriction prevents: the same DELETE, unrestricted, deletes the new holder's item.
+  const unrestricted = await old.driver.send(deleteRequest(key, revision.cas))()
+  assert.ok(E.isRight(unrestricted) && unrestricted.right.status === Status.NoError)
+  assert.is((await peek(c.driver, key)).status, Status.KeyNotFound)
+  await Promise.all([old.close(), c.close()])
+})
+
+R.run()
 
 // --- CAS disabled -------------------------------------------------------------------------------
 

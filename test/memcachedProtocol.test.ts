@@ -3,14 +3,16 @@ import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
-import { driverError } from '../src/Driver.js'
+import { DriverError, driverError } from '../src/Driver.js'
 import { makeLock } from '../src/Lock.js'
 import type { LockError } from '../src/LockError.js'
 import { MAX_EXPIRATION_SECONDS, checkMemcachedTtl, expirySeconds, validityMs } from '../src/memcached/expiry.js'
 import { MAX_KEY_SIZE, checkMemcachedKey } from '../src/memcached/keys.js'
 import { MemcachedDriver, memcachedStore } from '../src/memcached/memcachedStore.js'
 import {
+  Cas,
   CasDisabledError,
+  ConnectionChangedError,
   MemcachedRequest,
   MemcachedResponse,
   Opcode,
@@ -21,29 +23,52 @@ import {
   decodeDelete,
   decodeGet,
   decodeSet,
+  deleteRequest,
   getRequest,
   noopRequest,
+  parseRevision,
+  setRequest,
+  showRevision,
   storageExtras
 } from '../src/memcached/protocol.js'
 
 const empty = new Uint8Array(0)
-const res = (status: number, cas = 0n, value: Uint8Array = empty): MemcachedResponse => ({ status, cas, value })
+const res = (status: number, cas = 0n, value: Uint8Array = empty, connection?: number): MemcachedResponse => ({ status, cas, value, connection })
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
 const causeOf = (e: E.Either<LockError, unknown>): unknown => (E.isLeft(e) && e.left._tag === 'DriverFailure' ? e.left.cause : undefined)
 const indeterminate = (e: E.Either<LockError, unknown>): boolean | undefined =>
   E.isLeft(e) && e.left._tag === 'DriverFailure' ? e.left.indeterminate : undefined
 
 /** A driver that answers from a script and records what it was sent. */
-const scripted = (answer: (req: MemcachedRequest) => MemcachedResponse) => {
+const scripted = (answer: (req: MemcachedRequest) => MemcachedResponse | DriverError) => {
   const sent: Array<MemcachedRequest> = []
   const driver: MemcachedDriver = {
     send: (req) => {
       sent.push(req)
-      return TE.right(answer(req))
+      const a = answer(req)
+      return 'status' in a ? TE.right(a) : TE.left(a)
     }
   }
   return { driver, sent }
 }
+
+/** What was sent, as `[opcode, cas, connection]`. */
+const wire = (sent: ReadonlyArray<MemcachedRequest>): Array<[number, bigint, number | undefined]> =>
+  sent.map((r) => [r.opcode, r.cas, r.connection])
+
+const changed = (connection: number): DriverError => driverError(new ConnectionChangedError(connection), false)
+
+/**
+ * A server reached over connection 7 (a request restricted to another one is
+ * refused), whose item holds `token` with CAS `cas`: a DELETE or SET carrying
+ * that CAS succeeds (a SET answers `cas + 1`), another CAS finds it exists.
+ */
+const server = (token: string, cas: bigint) =>
+  scripted((req) => {
+    if (req.connection !== undefined && req.connection !== 7) return changed(req.connection)
+    if (req.opcode === Opcode.Get) return res(Status.NoError, cas, text(token), 7)
+    return req.cas === cas ? res(Status.NoError, req.opcode === Opcode.Set ? cas + 1n : 0n, empty, 7) : res(Status.KeyExists, 0n, empty, 7)
+  })
 
 const P = suite('memcached protocol')
 
@@ -90,6 +115,25 @@ P('decodeDelete and decodeSet: success, not ours, errors', () => {
   assert.equal(decodeSet('k')(res(Status.KeyNotFound)), E.right(O.none))
   assert.instance(causeOf(decodeSet('k')(res(Status.NoError, 0n))), CasDisabledError)
   assert.ok(E.isLeft(decodeSet('k')(res(Status.ValueTooLarge))))
+})
+
+P('requests restricted to a connection carry it; others do not', () => {
+  const cas = 9n as Cas
+  assert.is(deleteRequest('k', cas, 4).connection, 4)
+  assert.is(setRequest('k', 't', 3, cas, 0).connection, 0)
+  assert.is(deleteRequest('k', cas).connection, undefined)
+  assert.is(addRequest('k', 't', 3).connection, undefined)
+  assert.is(new ConnectionChangedError(4).message, 'not sent: the request was restricted to connection 4, which is no longer the connection to its server')
+})
+
+P('revisions: <cas>@<connection> round-trips; anything else, CAS 0 or a CAS over 64 bits is no revision', () => {
+  assert.equal(parseRevision('42@7'), { cas: 42n, connection: 7 })
+  assert.equal(parseRevision('18446744073709551615@0'), { cas: 2n ** 64n - 1n, connection: 0 })
+  assert.equal(parseRevision('5@9007199254740991'), { cas: 5n, connection: Number.MAX_SAFE_INTEGER })
+  for (const bad of ['', '42', '@7', '42@', '0@7', '042@7', '42@07', '42@-1', '-42@7', '18446744073709551616@0', '5@9007199254740992', '4 2@7', '42@7 ', 'forged'])
+    assert.is(parseRevision(bad), undefined, JSON.stringify(bad))
+  for (const [cas, connection] of [[1n, 0], [123456789012345678n, 281474976710655]] as const)
+    assert.equal(parseRevision(showRevision({ cas: cas as Cas, connection })), { cas, connection })
 })
 
 P('expiry: whole seconds rounded up, never 0', () => {
@@ -159,13 +203,93 @@ S('options above memcached limits are capped at them', async () => {
   assert.ok(E.isLeft(store.checkTtl(2_592_001_000)))
 })
 
-S('acquire: the grant carries the CAS as revision and fence, and the clock-honest validity', async () => {
-  const { driver } = scripted(() => res(Status.NoError, 123n))
+S('acquire: the grant carries the CAS as fence, <cas>@<connection> as revision, and the clock-honest validity', async () => {
+  const { driver } = scripted(() => res(Status.NoError, 123n, empty, 7))
   const grant = await memcachedStore(driver).acquire('k', 'tok', 5000)()
-  assert.equal(grant, E.right(O.some({ fence: 123n, validityMs: 3000, revision: '123' })))
+  assert.equal(grant, E.right(O.some({ fence: 123n, validityMs: 3000, revision: '123@7' })))
+  const { driver: nameless } = scripted(() => res(Status.NoError, 123n))
+  assert.equal(await memcachedStore(nameless).acquire('k', 'tok', 5000)(), E.right(O.some({ fence: 123n, validityMs: 3000, revision: '123' })), 'a driver that names no connection: just the CAS')
 })
 
-S('release checks the token with GET, then deletes with the CAS the GET answered', async () => {
+S('release, fast path: one DELETE carrying the revision’s CAS on its connection; deleted -> true, not found -> false', async () => {
+  const { driver, sent } = scripted(() => res(Status.NoError))
+  assert.equal(await memcachedStore(driver).release({ key: 'k', token: 'mine', revision: '70@7' })(), E.right(true))
+  assert.equal(wire(sent), [[Opcode.Delete, 70n, 7]])
+  const gone = scripted(() => res(Status.KeyNotFound))
+  assert.equal(await memcachedStore(gone.driver).release({ key: 'k', token: 'mine', revision: '70@7' })(), E.right(false))
+  assert.equal(wire(gone.sent), [[Opcode.Delete, 70n, 7]], 'no GET: the key is gone')
+})
+
+S('release: another CAS, a changed connection or a revision that is not <cas>@<connection> take the verified path', async () => {
+  const exists = server('mine', 77n)
+  assert.equal(await memcachedStore(exists.driver).release({ key: 'k', token: 'mine', revision: '70@7' })(), E.right(true))
+  assert.equal(wire(exists.sent), [[Opcode.Delete, 70n, 7], [Opcode.Get, 0n, undefined], [Opcode.Delete, 77n, 7]], 'GET, then DELETE with its CAS on its connection')
+  const moved = server('mine', 77n)
+  assert.equal(await memcachedStore(moved.driver).release({ key: 'k', token: 'mine', revision: '77@3' })(), E.right(true))
+  assert.equal(wire(moved.sent), [[Opcode.Delete, 77n, 3], [Opcode.Get, 0n, undefined], [Opcode.Delete, 77n, 7]])
+  for (const revision of ['77', '', 'forged', '0@7']) {
+    const plain = server('mine', 77n)
+    assert.equal(await memcachedStore(plain.driver).release({ key: 'k', token: 'mine', revision })(), E.right(true))
+    assert.equal(wire(plain.sent), [[Opcode.Get, 0n, undefined], [Opcode.Delete, 77n, 7]], JSON.stringify(revision))
+  }
+  const foreign = server('theirs', 77n)
+  assert.equal(await memcachedStore(foreign.driver).release({ key: 'k', token: 'mine', revision: '70@7' })(), E.right(false))
+  assert.equal(wire(foreign.sent), [[Opcode.Delete, 70n, 7], [Opcode.Get, 0n, undefined]], 'no DELETE once the token differs')
+})
+
+S('release: a transport failure of the fast DELETE is answered as it is, without a GET', async () => {
+  const { driver, sent } = scripted(() => driverError(new Error('ECONNRESET'), true))
+  const r = await memcachedStore(driver).release({ key: 'k', token: 'mine', revision: '70@7' })()
+  assert.ok(E.isLeft(r) && r.left._tag === 'DriverFailure' && r.left.indeterminate && r.left.key === 'k')
+  assert.is(sent.length, 1)
+})
+
+S('the verified path: a connection that changed between GET and DELETE means GET again, once', async () => {
+  let gets = 0
+  const once = scripted((req) => {
+    if (req.opcode === Opcode.Get) return res(Status.NoError, 77n, text('mine'), ++gets)
+    return req.connection === 1 ? changed(1) : res(Status.NoError)
+  })
+  assert.equal(await memcachedStore(once.driver).release({ key: 'k', token: 'mine', revision: '' })(), E.right(true))
+  assert.equal(wire(once.sent), [[Opcode.Get, 0n, undefined], [Opcode.Delete, 77n, 1], [Opcode.Get, 0n, undefined], [Opcode.Delete, 77n, 2]])
+  const always = scripted((req) => (req.opcode === Opcode.Get ? res(Status.NoError, 77n, text('mine'), 1) : changed(1)))
+  const r = await memcachedStore(always.driver).release({ key: 'k', token: 'mine', revision: '' })()
+  assert.ok(E.isLeft(r) && r.left._tag === 'DriverFailure' && !r.left.indeterminate && r.left.cause instanceof ConnectionChangedError)
+  assert.is(always.sent.length, 4)
+})
+
+S('extend, fast path: SET carrying the revision’s CAS on its connection, with our token; the new CAS and connection are the new revision', async () => {
+  const { driver, sent } = scripted(() => res(Status.NoError, 71n, empty, 7))
+  assert.equal(await memcachedStore(driver).extend({ key: 'k', token: 'mine', revision: '70@7' }, 4000)(), E.right(O.some({ fence: 71n, validityMs: 2000, revision: '71@7' })))
+  assert.equal(wire(sent), [[Opcode.Set, 70n, 7]])
+  assert.is(new TextDecoder().decode(sent[0]?.value), 'mine')
+  assert.is(sent[0]?.extras[7], 4)
+  const gone = scripted(() => res(Status.KeyNotFound))
+  assert.equal(await memcachedStore(gone.driver).extend({ key: 'k', token: 'mine', revision: '70@7' }, 4000)(), E.right(O.none))
+  assert.is(gone.sent.length, 1)
+})
+
+S('extend: another CAS or a changed connection take the verified path; a foreign token is never written', async () => {
+  const exists = server('mine', 77n)
+  assert.equal(await memcachedStore(exists.driver).extend({ key: 'k', token: 'mine', revision: '70@7' }, 4000)(), E.right(O.some({ fence: 78n, validityMs: 2000, revision: '78@7' })))
+  assert.equal(wire(exists.sent), [[Opcode.Set, 70n, 7], [Opcode.Get, 0n, undefined], [Opcode.Set, 77n, 7]])
+  const moved = server('mine', 77n)
+  assert.ok(E.isRight(await memcachedStore(moved.driver).extend({ key: 'k', token: 'mine', revision: '77@3' }, 4000)()))
+  assert.equal(wire(moved.sent).map(([op]) => op), [Opcode.Set, Opcode.Get, Opcode.Set])
+  const foreign = server('theirs', 77n)
+  assert.equal(await memcachedStore(foreign.driver).extend({ key: 'k', token: 'mine', revision: 'forged' }, 4000)(), E.right(O.none))
+  assert.equal(wire(foreign.sent), [[Opcode.Get, 0n, undefined]])
+})
+
+S('verifyOwnership: release and extend always GET first, whatever the revision', async () => {
+  const { driver, sent } = server('mine', 77n)
+  const store = memcachedStore(driver, { verifyOwnership: true })
+  assert.equal(await store.extend({ key: 'k', token: 'mine', revision: '77@7' }, 4000)(), E.right(O.some({ fence: 78n, validityMs: 2000, revision: '78@7' })))
+  assert.equal(await store.release({ key: 'k', token: 'mine', revision: '77@7' })(), E.right(true))
+  assert.equal(wire(sent), [[Opcode.Get, 0n, undefined], [Opcode.Set, 77n, 7], [Opcode.Get, 0n, undefined], [Opcode.Delete, 77n, 7]])
+})
+
+S('release (verified path) checks the token with GET, then deletes with the CAS the GET answered', async () => {
   const { driver, sent } = scripted((req) => (req.opcode === Opcode.Get ? res(Status.NoError, 77n, text('mine')) : res(Status.NoError)))
   const store = memcachedStore(driver)
   assert.equal(await store.release({ key: 'k', token: 'mine', revision: '70' })(), E.right(true))
@@ -175,7 +299,7 @@ S('release checks the token with GET, then deletes with the CAS the GET answered
   assert.equal(sent.map((r) => r.opcode), [Opcode.Get], 'no DELETE for a foreign token')
 })
 
-S('extend checks the token, then SETs with the CAS; the new CAS is the new revision', async () => {
+S('extend (verified path) checks the token, then SETs with the CAS; the new CAS is the new revision', async () => {
   const { driver, sent } = scripted((req) => (req.opcode === Opcode.Get ? res(Status.NoError, 5n, text('mine')) : res(Status.NoError, 6n)))
   const store = memcachedStore(driver)
   assert.equal(await store.extend({ key: 'k', token: 'mine', revision: '5' }, 4000)(), E.right(O.some({ fence: 6n, validityMs: 2000, revision: '6' })))

@@ -7,18 +7,17 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
-import * as TE from 'fp-ts/lib/TaskEither.js'
-import { pipe } from 'fp-ts/lib/function.js'
-import type { Driver } from '../Driver.js'
+import type { Driver, DriverError } from '../Driver.js'
 import { LockError, driverFailure } from '../LockError.js'
 import type { Grant, Held, Store } from '../Store.js'
 import { MAX_EXPIRATION_SECONDS, checkMemcachedTtl, expirySeconds, validityMs } from './expiry.js'
 import { MAX_KEY_SIZE, checkMemcachedKey } from './keys.js'
 import {
   Cas,
-  Item,
+  ConnectionChangedError,
   MemcachedRequest,
   MemcachedResponse,
+  Status,
   addRequest,
   decodeAdd,
   decodeDelete,
@@ -26,13 +25,18 @@ import {
   decodeSet,
   deleteRequest,
   getRequest,
-  setRequest
+  parseRevision,
+  setRequest,
+  showRevision
 } from './protocol.js'
 
 /**
  * A driver for memcached: sends one binary-protocol request, answers its
  * response (whatever its status). A `Left` is a transport failure, with
- * `indeterminate` telling whether the request may have been applied.
+ * `indeterminate` telling whether the request may have been applied. A driver
+ * that names the connection of its responses must honour a request's
+ * `connection` (see `MemcachedRequest`); a driver that names none is never
+ * asked to.
  *
  * @example
  * import * as TE from 'fp-ts/lib/TaskEither.js'
@@ -47,6 +51,7 @@ export type MemcachedDriver = Driver<MemcachedRequest, MemcachedResponse>
  * @example
  * import { MemcachedStoreOptions } from 'leaselock/memcached'
  * const shortKeysHourLocks: MemcachedStoreOptions = { maxKeySize: 64, maxExpirationSeconds: 3600 }
+ * const behindMcrouter: MemcachedStoreOptions = { verifyOwnership: true }
  *
  * @since 0.1.0
  */
@@ -55,6 +60,14 @@ export interface MemcachedStoreOptions {
   readonly maxKeySize?: number
   /** The longest expiry accepted, in seconds (at most and by default {@link MAX_EXPIRATION_SECONDS}). */
   readonly maxExpirationSeconds?: number
+  /**
+   * Release and extend always take the verified path (GET, token check, then
+   * DELETE or SET carrying the CAS the GET answered): one more round trip
+   * each, and no reliance on a restart breaking the connection. Set it when a
+   * proxy (mcrouter, twemproxy) sits between the client and memcached. Off by
+   * default.
+   */
+  readonly verifyOwnership?: boolean
 }
 
 /**
@@ -62,21 +75,45 @@ export interface MemcachedStoreOptions {
  *
  * - **acquire**: ADD of the key with this acquisition's token as the value, and
  *   the TTL in whole seconds rounded up (see `expirySeconds`). The grant's
- *   `revision` is the item's CAS in decimal, its `validityMs` is what
+ *   `fence` is the item's CAS; its `revision` is `<cas>@<connection>` (see
+ *   `showRevision`): the CAS, and the connection that answered the ADD (just
+ *   `<cas>` when the driver names no connections). Its `validityMs` is what
  *   memcached's one-second clock guarantees (see `validityMs`: N − 2 s for an
  *   N-second expiry). A TTL of 2 s or less still locks (the key expires within
  *   the TTL rounded up to whole seconds) but gives a lease with no guaranteed
  *   validity, which `withLock` reports lost at once: use 3 s or more when the
  *   lease's validity matters.
- * - **release**: GET, and if the value is our token, DELETE carrying the CAS the
- *   GET answered: it deletes only that very item, so if the lease expired and
- *   someone else took the key in between, their item stays. The token check
- *   makes a stale or foreign `Held` harmless; using the GET's CAS rather than
- *   `revision` lets a holder release even when the reply to its last extend
- *   was lost (its item then has a newer CAS).
- * - **extend**: the same GET and token check, then SET carrying that CAS (a
- *   compare-and-extend; TOUCH would ignore the CAS). The new grant's `revision`
- *   is the new CAS.
+ * - **release**, in one round trip: DELETE carrying the revision's CAS,
+ *   restricted to the revision's connection. It deletes only the very item our
+ *   ADD (or our last extend) stored — a CAS names one version of one item
+ *   within one server process, and the connection pins the process. Deleted:
+ *   `true`; no such key: `false`. The **verified path** runs instead when the
+ *   item has another CAS (the reply to our last extend was lost, so our item
+ *   has a newer one; or the key is someone else's), when the connection
+ *   changed (the driver then sends nothing), when the revision is not
+ *   `<cas>@<connection>`, and always with `verifyOwnership`: GET, and if the
+ *   value is our token, DELETE carrying the CAS the GET answered, on the
+ *   connection that answered it (from the GET once more if that connection
+ *   changed in between). The token check makes a stale or foreign `Held`
+ *   harmless.
+ * - **extend**: the same two paths with SET carrying the CAS (a
+ *   compare-and-extend; TOUCH would ignore the CAS), our token as the value
+ *   and the new expiry. The new grant's `revision` is the new CAS and the
+ *   connection that answered.
+ *
+ * A revision is a capability: the fast path trusts it and compares no
+ * tokens, so present a revision only with the token of the grant it came
+ * from (as the lock core does). A revision from another connection or another
+ * process takes the verified path.
+ *
+ * **What the fast path assumes**: that a server restart breaks every
+ * connection to the server. After a restart the CAS counter starts again and
+ * can hand a CAS from before the restart to a new holder's item; since a
+ * request carrying a CAS is only sent on the connection that got the CAS, the
+ * old CAS never reaches the new process. That holds when the client talks to
+ * memcached itself. Through a proxy (mcrouter, twemproxy) a server can
+ * restart behind an unbroken connection: set `verifyOwnership: true` there,
+ * which always takes the verified path.
  *
  * **Fencing** (`Grant.fence` is the CAS of the ADD): memcached numbers every
  * store on a server from one counter, so each acquisition of a key gets a
@@ -109,54 +146,87 @@ export interface MemcachedStoreOptions {
  * @since 0.1.0
  */
 export const memcachedStore = (driver: MemcachedDriver, options: MemcachedStoreOptions = {}): Store => {
-  const send =
-    <A>(decode: (key: string) => (res: MemcachedResponse) => E.Either<LockError, A>) =>
-    (key: string, req: MemcachedRequest): TE.TaskEither<LockError, A> =>
-      pipe(
-        driver.send(req),
-        TE.mapLeft((e) => driverFailure(key, e.cause, e.indeterminate)),
-        TE.chainEitherK(decode(key))
-      )
+  const verifyOwnership = options.verifyOwnership === true
 
-  const grant =
-    (ttlMs: number) =>
-    (cas: Cas): Grant => ({ fence: cas, validityMs: validityMs(ttlMs), revision: String(cas) })
+  // The per-request paths are plain async code over Either values: fp-ts's
+  // pipeable combinators copy their arguments on every call.
 
-  const ours = (held: Held): TE.TaskEither<LockError, O.Option<Item>> =>
-    pipe(
-      send(decodeGet)(held.key, getRequest(held.key)),
-      TE.map(O.filter((item) => item.value === held.token))
-    )
+  const failure = (key: string, e: DriverError): LockError => driverFailure(key, e.cause, e.indeterminate)
+
+  const grant = (ttlMs: number, cas: Cas, connection: number | undefined): Grant => ({
+    fence: cas,
+    validityMs: validityMs(ttlMs),
+    revision: connection === undefined ? String(cas) : showRevision({ cas, connection })
+  })
+
+  /** A request carrying `cas`, restricted to `connection` when it is known. */
+  type Act = (cas: Cas, connection: number | undefined) => MemcachedRequest
+  /** The answer of a release or extend to the response to its {@link Act}. */
+  type Outcome<A> = (res: MemcachedResponse) => E.Either<LockError, A>
+
+  /**
+   * The fast path: the act with the revision's CAS on the revision's
+   * connection. `undefined` when only the verified path can tell: another
+   * CAS, another connection, no such revision, or `verifyOwnership`.
+   */
+  const fast = async <A>(held: Held, act: Act, outcome: Outcome<A>): Promise<E.Either<LockError, A> | undefined> => {
+    const revision = verifyOwnership ? undefined : parseRevision(held.revision)
+    if (revision === undefined) return undefined
+    const sent = await driver.send(act(revision.cas, revision.connection))()
+    if (E.isLeft(sent)) return sent.left.cause instanceof ConnectionChangedError ? undefined : E.left(failure(held.key, sent.left))
+    return sent.right.status === Status.KeyExists ? undefined : outcome(sent.right)
+  }
+
+  /**
+   * The verified path: GET, and if the item holds our token, the act with the
+   * CAS the GET answered on the connection that answered it; from the GET
+   * once more if that connection changed in between.
+   */
+  const verified = async <A>(held: Held, act: Act, outcome: Outcome<A>, notOurs: A): Promise<E.Either<LockError, A>> => {
+    for (let attempt = 1; ; attempt++) {
+      const got = await driver.send(getRequest(held.key))()
+      if (E.isLeft(got)) return E.left(failure(held.key, got.left))
+      const item = decodeGet(held.key)(got.right)
+      if (E.isLeft(item)) return item
+      if (O.isNone(item.right) || item.right.value.value !== held.token) return E.right(notOurs)
+      const sent = await driver.send(act(item.right.value.cas, got.right.connection))()
+      if (E.isRight(sent)) return outcome(sent.right)
+      if (!(sent.left.cause instanceof ConnectionChangedError) || attempt === 2) return E.left(failure(held.key, sent.left))
+    }
+  }
+
+  const release: Store['release'] = (held) => {
+    const act: Act = (cas, connection) => deleteRequest(held.key, cas, connection)
+    const outcome = decodeDelete(held.key)
+    return async () => (await fast(held, act, outcome)) ?? verified(held, act, outcome, false)
+  }
+
+  const extend: Store['extend'] = (held, ttlMs) => {
+    const expiry = expirySeconds(ttlMs)
+    const act: Act = (cas, connection) => setRequest(held.key, held.token, expiry, cas, connection)
+    const decode = decodeSet(held.key)
+    const outcome: Outcome<O.Option<Grant>> = (res) => {
+      const set = decode(res)
+      return E.isRight(set) && O.isSome(set.right)
+        ? E.right(O.some(grant(ttlMs, set.right.value, res.connection)))
+        : (set as E.Either<LockError, O.Option<never>>)
+    }
+    return async () => (await fast(held, act, outcome)) ?? verified(held, act, outcome, O.none)
+  }
 
   return {
     name: 'memcached',
     checkKey: checkMemcachedKey(Math.min(options.maxKeySize ?? MAX_KEY_SIZE, MAX_KEY_SIZE)),
     checkTtl: checkMemcachedTtl(Math.min(options.maxExpirationSeconds ?? MAX_EXPIRATION_SECONDS, MAX_EXPIRATION_SECONDS)),
-    acquire: (key, token, ttlMs) =>
-      pipe(send(decodeAdd)(key, addRequest(key, token, expirySeconds(ttlMs))), TE.map(O.map(grant(ttlMs)))),
-    release: (held) =>
-      pipe(
-        ours(held),
-        TE.chain(
-          O.match(
-            () => TE.right(false),
-            (item) => send(decodeDelete)(held.key, deleteRequest(held.key, item.cas))
-          )
-        )
-      ),
-    extend: (held, ttlMs) =>
-      pipe(
-        ours(held),
-        TE.chain(
-          O.match(
-            () => TE.right(O.none),
-            (item) =>
-              pipe(
-                send(decodeSet)(held.key, setRequest(held.key, held.token, expirySeconds(ttlMs), item.cas)),
-                TE.map(O.map(grant(ttlMs)))
-              )
-          )
-        )
-      )
+    acquire: (key, token, ttlMs) => async () => {
+      const sent = await driver.send(addRequest(key, token, expirySeconds(ttlMs)))()
+      if (E.isLeft(sent)) return E.left(failure(key, sent.left))
+      const added = decodeAdd(key)(sent.right)
+      return E.isRight(added) && O.isSome(added.right)
+        ? E.right(O.some(grant(ttlMs, added.right.value, sent.right.connection)))
+        : (added as E.Either<LockError, O.Option<never>>)
+    },
+    release,
+    extend
   }
 }

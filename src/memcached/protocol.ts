@@ -9,7 +9,15 @@
  * applies only while the item still has it. That is what makes release and
  * extend compare-then-act. A CAS of 0 in a request means "no check" — so a
  * request is never built with one: the {@link Cas} type is a non-zero CAS,
- * and only the decoders make it.
+ * and only the decoders make it (and {@link parseRevision}, which reads one
+ * back).
+ *
+ * A CAS identifies a version of an item only *within one server process*:
+ * after a restart the counter starts again, and an old CAS can match a new
+ * item. A restart always breaks the TCP connection, so a response names the
+ * connection that answered it (`connection`), and a request carrying a CAS can
+ * demand to be sent on that very connection: then the CAS is compared by the
+ * process that handed it out, or not at all.
  *
  * @since 0.1.0
  */
@@ -78,6 +86,12 @@ const statusNames: Readonly<Record<number, string>> = {
 /**
  * One binary-protocol request. `key` is sent as UTF-8; `cas` is 0n for "no check".
  *
+ * `connection`, when set, restricts the request to one connection (an id a
+ * response gave in its own `connection`): if the driver's current connection
+ * to the key's server is not that one any more (closed, reset, reconnected),
+ * the driver sends nothing and answers a `DriverError` whose cause is a
+ * {@link ConnectionChangedError}, with `indeterminate: false`.
+ *
  * @example
  * import { MemcachedRequest, Opcode } from 'leaselock/memcached'
  * const version: MemcachedRequest = { opcode: Opcode.Version, key: '', extras: new Uint8Array(0), value: new Uint8Array(0), cas: 0n }
@@ -90,11 +104,18 @@ export interface MemcachedRequest {
   readonly extras: Uint8Array
   readonly value: Uint8Array
   readonly cas: bigint
+  readonly connection?: number
 }
 
 /**
  * One binary-protocol response: the status, the CAS from the header, and the
  * value (the body after the extras and the key).
+ *
+ * `connection` names the connection (one TCP connection, hence one server
+ * process) that answered: a number that no other connection of this process
+ * has had or will have. A driver that cannot tell leaves it out — never
+ * reuse a number for a new connection — and requests are then never
+ * restricted to a connection (the store checks ownership with a GET instead).
  *
  * @example
  * import { MemcachedResponse, Status } from 'leaselock/memcached'
@@ -106,6 +127,7 @@ export interface MemcachedResponse {
   readonly status: number
   readonly cas: bigint
   readonly value: Uint8Array
+  readonly connection?: number
 }
 
 /**
@@ -137,6 +159,24 @@ export class CasDisabledError extends Error {
   constructor() {
     super('memcached answered CAS 0: the server runs with CAS disabled (-C), which leaselock refuses (a lock could not be released safely); restart it without -C')
     this.name = 'CasDisabledError'
+  }
+}
+
+/**
+ * A request restricted to a connection (see {@link MemcachedRequest}) was not
+ * sent: the driver's connection to that server is not that one any more.
+ * Nothing reached the server.
+ *
+ * @example
+ * import { ConnectionChangedError } from 'leaselock/memcached'
+ * assert.strictEqual(new ConnectionChangedError(7).connection, 7)
+ *
+ * @since 0.1.0
+ */
+export class ConnectionChangedError extends Error {
+  constructor(readonly connection: number) {
+    super(`not sent: the request was restricted to connection ${connection}, which is no longer the connection to its server`)
+    this.name = 'ConnectionChangedError'
   }
 }
 
@@ -175,12 +215,13 @@ export const storageExtras = (expirySeconds: number): Uint8Array => {
   return extras
 }
 
-const request = (opcode: number, key: string, extras: Uint8Array, value: Uint8Array, cas: bigint): MemcachedRequest => ({
+const request = (opcode: number, key: string, extras: Uint8Array, value: Uint8Array, cas: bigint, connection?: number): MemcachedRequest => ({
   opcode,
   key,
   extras,
   value,
-  cas
+  cas,
+  connection
 })
 
 /**
@@ -207,7 +248,8 @@ export const addRequest = (key: string, token: string, expirySeconds: number): M
 export const getRequest = (key: string): MemcachedRequest => request(Opcode.Get, key, empty, empty, 0n)
 
 /**
- * DELETE carrying a CAS: deletes the item only while it still has that CAS.
+ * DELETE carrying a CAS: deletes the item only while it still has that CAS;
+ * with `connection`, only on that connection (see {@link MemcachedRequest}).
  *
  * @example
  * import { deleteRequest, decodeGet, Status } from 'leaselock/memcached'
@@ -218,11 +260,13 @@ export const getRequest = (key: string): MemcachedRequest => request(Opcode.Get,
  *
  * @since 0.1.0
  */
-export const deleteRequest = (key: string, cas: Cas): MemcachedRequest => request(Opcode.Delete, key, empty, empty, cas)
+export const deleteRequest = (key: string, cas: Cas, connection?: number): MemcachedRequest =>
+  request(Opcode.Delete, key, empty, empty, cas, connection)
 
 /**
  * SET carrying a CAS: rewrites the item (same token, new expiry) only while it
- * still has that CAS. Unlike TOUCH, which ignores the CAS, this is a
+ * still has that CAS; with `connection`, only on that connection (see
+ * {@link MemcachedRequest}). Unlike TOUCH, which ignores the CAS, this is a
  * compare-and-extend.
  *
  * @example
@@ -234,8 +278,8 @@ export const deleteRequest = (key: string, cas: Cas): MemcachedRequest => reques
  *
  * @since 0.1.0
  */
-export const setRequest = (key: string, token: string, expirySeconds: number, cas: Cas): MemcachedRequest =>
-  request(Opcode.Set, key, storageExtras(expirySeconds), encoder.encode(token), cas)
+export const setRequest = (key: string, token: string, expirySeconds: number, cas: Cas, connection?: number): MemcachedRequest =>
+  request(Opcode.Set, key, storageExtras(expirySeconds), encoder.encode(token), cas, connection)
 
 /**
  * NOOP: answers at once; used to check a connection (and its authentication).
@@ -382,3 +426,53 @@ export const decodeSet =
         return E.left(unexpected(key, res, false))
     }
   }
+
+/**
+ * Where a CAS is valid: the CAS a response answered, and the connection that
+ * answered it (see {@link MemcachedResponse}).
+ *
+ * @example
+ * import { Revision, parseRevision } from 'leaselock/memcached'
+ * const revision: Revision | undefined = parseRevision('42@7')
+ *
+ * @since 0.1.0
+ */
+export interface Revision {
+  readonly cas: Cas
+  readonly connection: number
+}
+
+/**
+ * A revision as a grant carries it: `<cas>@<connection>`, both in decimal.
+ *
+ * @example
+ * import { showRevision, parseRevision } from 'leaselock/memcached'
+ * const revision = parseRevision('42@7')
+ * if (revision !== undefined) assert.strictEqual(showRevision(revision), '42@7')
+ *
+ * @since 0.1.0
+ */
+export const showRevision = (revision: Revision): string => `${revision.cas}@${revision.connection}`
+
+const REVISION = /^([1-9][0-9]{0,19})@(0|[1-9][0-9]{0,15})$/
+const MAX_CAS = 2n ** 64n - 1n
+
+/**
+ * Reads back a revision written by {@link showRevision}: `undefined` for
+ * anything else (including a CAS of 0, or one that does not fit in 64 bits).
+ *
+ * @example
+ * import { parseRevision } from 'leaselock/memcached'
+ * assert.deepStrictEqual(parseRevision('42@7'), { cas: 42n, connection: 7 })
+ * assert.strictEqual(parseRevision('42'), undefined)
+ * assert.strictEqual(parseRevision('0@7'), undefined)
+ *
+ * @since 0.1.0
+ */
+export const parseRevision = (revision: string): Revision | undefined => {
+  const parts = REVISION.exec(revision)
+  if (parts === null) return undefined
+  const cas = BigInt(parts[1] ?? '')
+  const connection = Number(parts[2])
+  return cas <= MAX_CAS && Number.isSafeInteger(connection) ? { cas: cas as Cas, connection } : undefined
+}
