@@ -2,9 +2,9 @@
  * The memjs adapter: a {@link MemcachedDriver} over a memjs client, and
  * `connectMemcached`, which creates, checks and closes such a client.
  *
- * memjs has no CAS API, so requests are built with its exported
- * `Utils.makeRequestBuffer` (plus the CAS written into the header) and sent on
- * the key's server with the server's own `onResponse`/`onError`/`write` — what
+ * memjs has no CAS API, so requests are encoded here (the binary protocol's
+ * header, with the CAS, then extras, key and value) and sent on the key's
+ * server with the server's own `onResponse`/`onError`/`write` — what
  * `client.perform` does, minus the parts that are hazards for a lock:
  *
  * - **retries**: `perform` re-sends a request whose connection failed, so an
@@ -19,7 +19,7 @@
  *   has its own deadline; when it passes, the connection to that server is reset
  *   (memjs fails its other requests in flight and reconnects on the next one).
  * - **sequence overflow**: `client.incrSeq` goes negative after 2^31 requests,
- *   and `makeRequestBuffer` then throws. The counter is wrapped back to 1.
+ *   which no request header can carry. The counter is wrapped back to 1.
  * - **which connection**: memjs reconnects silently, so each response names
  *   the socket that carried its request (`connection`: an id per socket), and
  *   a request restricted to a connection is sent only while that socket is
@@ -34,7 +34,7 @@ import type { Socket } from 'node:net'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
-import { Client, Server, Utils } from 'memjs'
+import { Client, Server } from 'memjs'
 import { showValue } from '../src/config/showValue.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, connectFailed } from '../src/LockError.js'
@@ -131,9 +131,29 @@ const nextSeq = (client: Client): number => {
   return 1
 }
 
+/**
+ * A request on the wire: the 24-byte header (magic 0x80, opcode, key and
+ * extras lengths, body length, the request number as `opaque`, the CAS), then
+ * extras, key (UTF-8) and value. Throws a RangeError for a field that does not
+ * fit its header slot.
+ */
 const encode = (req: MemcachedRequest, seq: number): Buffer => {
-  const buf = Utils.makeRequestBuffer(req.opcode, req.key, Buffer.from(req.extras), Buffer.from(req.value), seq)
+  const extrasLength = req.extras.length
+  const keyLength = Buffer.byteLength(req.key)
+  const bodyLength = extrasLength + keyLength + req.value.length
+  const buf = Buffer.allocUnsafe(24 + bodyLength)
+  buf.writeUInt8(0x80, 0)
+  buf.writeUInt8(req.opcode, 1)
+  buf.writeUInt16BE(keyLength, 2)
+  buf.writeUInt8(extrasLength, 4)
+  buf.writeUInt8(0, 5)
+  buf.writeUInt16BE(0, 6)
+  buf.writeUInt32BE(bodyLength, 8)
+  buf.writeUInt32BE(seq, 12)
   buf.writeBigUInt64BE(req.cas, 16)
+  buf.set(req.extras, 24)
+  buf.write(req.key, 24 + extrasLength, 'utf8')
+  buf.set(req.value, 24 + extrasLength + keyLength)
   return buf
 }
 
@@ -263,7 +283,7 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
         if (response === undefined || (err !== null && err !== undefined))
           return settle(E.left(driverError(toError(err), !notSent(err))))
         settle(
-          E.right({ status: response.header.status, cas: response.header.cas.readBigUInt64BE(0), value: new Uint8Array(response.val), connection })
+          E.right({ status: response.header.status, cas: response.header.cas.readBigUInt64BE(0), value: response.val, connection })
         )
       }
       try {
@@ -295,7 +315,10 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
  * that could not reach the server (connection refused, connect timeout, failed
  * authentication) gives `indeterminate: false`; a connection lost while it was
  * in flight gives `indeterminate: true`. A response with an error status is a
- * response, not a failure.
+ * response, not a failure. Each response names the socket that carried its
+ * request (`connection`); a request restricted to a connection is sent only
+ * while that socket is still the server's current one, and otherwise
+ * answered at once with a `ConnectionChangedError` (`indeterminate: false`).
  *
  * The client stays the caller's (close it yourself), or use {@link connectMemcached}.
  *

@@ -167,6 +167,15 @@ S('acquire answers the item CAS as fence and <cas>@<connection> as revision; ext
   assert.is((await peek(a.driver, key)).status, Status.KeyNotFound)
 })
 
+S('UTF-8 keys and tokens reach the server intact', async () => {
+  const key = `${freshKey()}:ü-✓-鍵`
+  const grant = some(right(await storeA.acquire(key, 'jeton-ü✓', 10_000)(), 'acquire'), 'acquire')
+  assert.equal(await peek(b.driver, key), { status: Status.NoError, value: 'jeton-ü✓' })
+  assert.ok(O.isNone(right(await storeB.acquire(key, 'other', 10_000)(), 'acquire on b')), 'the same key from another connection')
+  assert.ok(right(await storeA.release({ key, token: 'jeton-ü✓', revision: grant.revision })(), 'release'))
+  assert.is((await peek(b.driver, key)).status, Status.KeyNotFound)
+})
+
 S('the original fixture through the lock core: tryAcquire, acquire with a timeout, release twice', async () => {
   const lock = makeLock(storeA)
   const k1 = freshKey()
