@@ -187,7 +187,8 @@ const allOptions = {
   'options.failures': '3',
   'options.retry': '500',
   'options.idle': '2000',
-  'options.retry_timeout': '50'
+  'options.retry_timeout': '50',
+  'options.verify_ownership': 'true'
 }
 
 Config('every option of the original is accepted, as numbers or numeric strings', async () => {
@@ -207,6 +208,7 @@ Config('every option of the original is accepted, as numbers or numeric strings'
       failures: 3,
       retryMs: 500,
       idleMs: 2000,
+      verifyOwnership: true,
       commandTimeoutMs: 1500
     })
   )
@@ -233,7 +235,8 @@ Config('every bad option value is INVALID_CONFIG naming the key and the value', 
     'options.idle': 'soon',
     'options.retry_timeout': 'later',
     'options.connect_timeout': '0',
-    'options.command_timeout': 'fast'
+    'options.command_timeout': 'fast',
+    'options.verify_ownership': 'maybe'
   }
   const lock = new MemcachedLock()
   const e = await thrown(() => lock.configure({ ...bad, 'connection.host': 'localhost' }))

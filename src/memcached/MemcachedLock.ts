@@ -11,7 +11,7 @@ import { pipe } from 'fp-ts/lib/function.js'
 import type * as t from 'io-ts'
 import { Backend, LockComponent } from '../compat/LockComponent.js'
 import type { ConfigParams } from '../config/ConfigParams.js'
-import { Count, Milliseconds, PositiveMilliseconds, integer } from '../config/codecs.js'
+import { Count, Flag, Milliseconds, PositiveMilliseconds, integer } from '../config/codecs.js'
 import { OptionsOf, defaultCommandTimeoutMs, genericOptionSpecs, option, optionsDecoder } from '../config/options.js'
 import type { ComponentSettings, ConnectionSettings } from '../config/settings.js'
 import type { Environment } from '../Environment.js'
@@ -47,6 +47,7 @@ const optionalMs = PositiveMilliseconds as t.Decoder<unknown, number | undefined
  * | `retries` | 3 | server checks retried on `open` (100 ms apart, within `connect_timeout`); lock requests are never re-sent |
  * | `max_key_size` | 250 | longest key in UTF-8 bytes (1..250) |
  * | `max_expiration` | 2592000 | longest TTL, in **seconds** (1..2592000) |
+ * | `verify_ownership` | false | release and extend always read the item and check the token first (2 round trips); set it behind a proxy (mcrouter, twemproxy), where a server restart does not break our connection |
  * | `max_size`, `max_value`, `pool_size`, `reconnect`, `failures`, `retry`, `idle` | as the original | decoded and checked, no effect |
  *
  * @example
@@ -67,7 +68,8 @@ export const memcachedOptionSpecs = {
   reconnectMs: option('reconnect', Milliseconds, 10_000),
   failures: option('failures', Count, 5),
   retryMs: option('retry', Milliseconds, 30_000),
-  idleMs: option('idle', Milliseconds, 5_000)
+  idleMs: option('idle', Milliseconds, 5_000),
+  verifyOwnership: option('verify_ownership', Flag, false)
 }
 
 /**
@@ -224,7 +226,8 @@ export class MemcachedLockComponent extends LockComponent<MemcachedOptions> {
         (connection): Backend => ({
           store: memcachedStore(connection.driver, {
             maxKeySize: settings.options.maxKeySize,
-            maxExpirationSeconds: settings.options.maxExpirationSeconds
+            maxExpirationSeconds: settings.options.maxExpirationSeconds,
+            verifyOwnership: settings.options.verifyOwnership
           }),
           close: connection.close
         })
