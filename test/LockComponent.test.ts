@@ -7,13 +7,14 @@ import { memoryStore, MemoryStore } from '../adapters/memory.js'
 import { realClock } from '../src/Clock.js'
 import { defaultRetryStatus, nextRetryStatus } from '../src/RetryPolicy.js'
 import { Environment, randomToken } from '../src/Environment.js'
-import { LockError, LockException, driverFailure, invalidArgument } from '../src/LockError.js'
+import { LockError, driverFailure, invalidArgument } from '../src/LockError.js'
 import type { Grant, Store } from '../src/Store.js'
 import { Backend, LockComponent, componentRetryPolicy } from '../src/compat/LockComponent.js'
 import { ConfigParams } from '../src/config/ConfigParams.js'
 import { GenericOptions, genericOptionSpecs, option, optionsDecoder } from '../src/config/options.js'
 import { Flag } from '../src/config/codecs.js'
 import type { ComponentSettings } from '../src/config/settings.js'
+import { sleep, thrown } from './support/expect.js'
 
 /** Counts the store calls, and can make release fail like a dropped connection. */
 interface Spy extends Store {
@@ -88,7 +89,6 @@ class MemoryLock extends LockComponent<TestOptions> {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const LOCAL = ConfigParams.fromTuples('host', 'localhost', 'port', 6379)
 
@@ -97,17 +97,6 @@ const opened = async (config: ConfigParams = LOCAL, store: Spy = spy(memoryStore
   lock.configure(config)
   await lock.open(null)
   return lock
-}
-
-/** The LockException a call throws (synchronously or as a rejection); fails the test if it does not throw one. */
-const thrown = async (f: () => unknown): Promise<LockException> => {
-  try {
-    await f()
-  } catch (e) {
-    if (e instanceof LockException) return e
-    throw new Error(`expected a LockException, got ${String(e)}`)
-  }
-  throw new Error('expected a LockException, nothing was thrown')
 }
 
 const F = suite('LockComponent: the original fixture on the memory backend')

@@ -6,25 +6,13 @@ import { connectMemcached } from '../adapters/memjs.js'
 import { ConfigParams } from '../src/config/ConfigParams.js'
 import { randomToken } from '../src/Environment.js'
 import type { Lock } from '../src/Lock.js'
-import { LockException } from '../src/LockError.js'
 import type { MemcachedConnection } from '../src/memcached/MemcachedConnection.js'
 import { decodeMemcachedOptions, memcachedConnectOptions } from '../src/memcached/MemcachedLock.js'
 import { Status, getRequest } from '../src/memcached/protocol.js'
 import { freePort } from './support/freePort.js'
 import { MemcachedServer, startMemcached, startSaslMemcached } from './support/memcachedServer.js'
+import { sleep, thrown } from './support/expect.js'
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Runs `f` and returns what it threw (failing when it does not throw). */
-const thrown = async (f: () => Promise<unknown> | unknown): Promise<LockException> => {
-  try {
-    await f()
-  } catch (e) {
-    if (e instanceof LockException) return e
-    throw new Error(`expected a LockException, got ${String(e)}`)
-  }
-  throw new Error('expected a throw')
-}
 
 const core = (lock: MemcachedLock): Lock => {
   const l = lock.lock()

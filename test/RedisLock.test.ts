@@ -10,26 +10,14 @@ import { driverError } from '../src/Driver.js'
 import { randomToken } from '../src/Environment.js'
 import type { Lease } from '../src/Lease.js'
 import type { Lock } from '../src/Lock.js'
-import { LockException } from '../src/LockError.js'
 import type { RedisConnection, RedisConnector } from '../src/redis/RedisConnection.js'
 import { RedisLockComponent, redisConnectOptions, decodeRedisOptions } from '../src/redis/RedisLock.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
 import { freePort } from './support/freePort.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
+import { sleep, thrown } from './support/expect.js'
 
 const PASSWORD = 'p@ss word/1'
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Runs `f` and returns what it threw (failing when it does not throw). */
-const thrown = async (f: () => Promise<unknown> | unknown): Promise<LockException> => {
-  try {
-    await f()
-  } catch (e) {
-    if (e instanceof LockException) return e
-    throw new Error(`expected a LockException, got ${String(e)}`)
-  }
-  throw new Error('expected a throw')
-}
 
 const opened = async (config: Record<string, unknown> | ConfigParams): Promise<RedisLock> => {
   const lock = new RedisLock()

@@ -12,28 +12,18 @@ import { memcachedStore } from '../src/memcached/memcachedStore.js'
 import { freePort } from './support/freePort.js'
 import { MemcachedServer, startMemcached } from './support/memcachedServer.js'
 import './support/noUnhandled.js'
+import { sleep, thrown } from './support/expect.js'
 
 // Deadlines of these tests; the bounds asserted are deadline + SLACK (correctness, not speed).
 const COMMAND_MS = 500
 const CONNECT_MS = 1000
 const SLACK = 300
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 const timed = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
   const t0 = performance.now()
   const a = await f()
   return [a, performance.now() - t0]
-}
-
-const thrown = async (f: () => Promise<unknown>): Promise<LockException> => {
-  try {
-    await f()
-  } catch (e) {
-    if (e instanceof LockException) return e
-    throw new Error(`expected a LockException, got ${String(e)}`)
-  }
-  throw new Error('expected a throw')
 }
 
 const right = <A>(e: E.Either<LockError, A>, what: string): A => {

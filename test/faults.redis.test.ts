@@ -13,30 +13,19 @@ import { redisStore } from '../src/redis/redisStore.js'
 import { freePort } from './support/freePort.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
 import './support/noUnhandled.js'
+import { sleep, thrown } from './support/expect.js'
 
 // Deadlines of these tests; the bounds asserted are deadline + SLACK (correctness, not speed).
 const COMMAND_MS = 500
 const CONNECT_MS = 1000
 const SLACK = 300
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Runs `f`, answering its result and how long it took. */
 const timed = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
   const t0 = performance.now()
   const a = await f()
   return [a, performance.now() - t0]
-}
-
-/** What a class method threw (failing when it did not throw a LockException). */
-const thrown = async (f: () => Promise<unknown>): Promise<LockException> => {
-  try {
-    await f()
-  } catch (e) {
-    if (e instanceof LockException) return e
-    throw new Error(`expected a LockException, got ${String(e)}`)
-  }
-  throw new Error('expected a throw')
 }
 
 const right = <A>(e: E.Either<LockError, A>, what: string): A => {

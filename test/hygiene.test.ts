@@ -11,7 +11,7 @@ import { RedisLock } from '../adapters/redis.js'
 import { connectRedis } from '../adapters/node-redis.js'
 import type { BaseOptions, LockComponent } from '../src/compat/LockComponent.js'
 import { randomToken } from '../src/Environment.js'
-import { LockError, LockException, message } from '../src/LockError.js'
+import { LockError, message } from '../src/LockError.js'
 import type { Store } from '../src/Store.js'
 import { memcachedStore } from '../src/memcached/memcachedStore.js'
 import { redisStore } from '../src/redis/redisStore.js'
@@ -19,12 +19,12 @@ import type { WorkerReport, WorkerTask } from './support/exclusionWorker.js'
 import { MemcachedServer, startMemcached } from './support/memcachedServer.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
 import './support/noUnhandled.js'
+import { sleep, thrown } from './support/expect.js'
 
 const WORKER = fileURLToPath(new URL(`./support/exclusionWorker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url))
 const CYCLES = 1000
 const WARM_UP = 100
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A full collection, without `--expose-gc` on the command line: the flag exposes `gc` to new contexts. */
 const gc: () => void = (() => {
@@ -64,16 +64,6 @@ const settledResources = async (): Promise<Record<string, number>> => {
 /** Listener counts on the process object (a leak here grows with every open). */
 const processListeners = (): Record<string, number> =>
   Object.fromEntries(process.eventNames().map((name) => [String(name), process.listenerCount(name)]))
-
-const thrown = async (f: () => Promise<unknown>): Promise<LockException> => {
-  try {
-    await f()
-  } catch (e) {
-    if (e instanceof LockException) return e
-    throw new Error(`expected a LockException, got ${String(e)}`)
-  }
-  throw new Error('expected a throw')
-}
 
 interface Backend {
   readonly name: 'redis' | 'memcached'

@@ -27,8 +27,8 @@ import { RequestTimeoutError, connectMemcached, memjsDriver } from '../adapters/
 import { conformance } from './support/conformance.js'
 import { freePort } from './support/freePort.js'
 import { MemcachedServer, startMemcached, startSaslMemcached } from './support/memcachedServer.js'
+import { sleep } from './support/expect.js'
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const quiet = { log: (): void => undefined }
 
 const right = <A>(e: E.Either<LockError, A>, what: string): A => {

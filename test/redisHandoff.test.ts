@@ -13,8 +13,8 @@ import type { RedisReply } from '../src/redis/RedisReply.js'
 import { redisStore } from '../src/redis/redisStore.js'
 import type { Store, WaitQueue } from '../src/Store.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
+import { sleep } from './support/expect.js'
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A retry policy that would poll only after 10 s: anything faster is a handover. */
 const SLOW_POLL = constantDelay(10_000)

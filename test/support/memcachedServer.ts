@@ -4,6 +4,7 @@ import { connect } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './freePort.js'
+import { awaitStopped } from './stopped.js'
 
 /** A memcached process this test started on 127.0.0.1, and how to torment it. */
 export interface MemcachedServer {
@@ -132,7 +133,10 @@ export const startMemcached = async (options: StartOptions = {}): Promise<Memcac
     host: '127.0.0.1',
     port,
     args: options.args ?? [],
-    pause: () => signal(running, 'SIGSTOP'),
+    pause: () => {
+      signal(running, 'SIGSTOP')
+      awaitStopped(running?.pid)
+    },
     resume: () => signal(running, 'SIGCONT'),
     kill,
     restart: async () => {

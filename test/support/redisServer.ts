@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process'
 import { connect } from 'node:net'
 import { freePort } from './freePort.js'
+import { awaitStopped } from './stopped.js'
 
 /** A redis-server child process on 127.0.0.1, for integration and fault tests. */
 export interface RedisServer {
@@ -97,6 +98,7 @@ export const startRedis = async (options: RedisServerOptions = {}): Promise<Redi
     url: `redis://127.0.0.1:${port}`,
     pause: () => {
       paused = child.kill('SIGSTOP')
+      if (paused) awaitStopped(child.pid)
     },
     resume: () => {
       if (paused) child.kill('SIGCONT')
