@@ -33,6 +33,11 @@ interface Waiter {
 }
 
 /**
+ * @example
+ * import { VirtualClock } from 'leaselock'
+ * import { MemoryStoreOptions } from 'leaselock/memory'
+ * const options: MemoryStoreOptions = { clock: new VirtualClock(), claimMs: 500 }
+ *
  * @since 0.1.0
  */
 export interface MemoryStoreOptions {
@@ -46,6 +51,11 @@ export interface MemoryStoreOptions {
 
 /**
  * A memory store, plus `size()` (live keys) for tests and diagnostics.
+ *
+ * @example
+ * import { memoryStore } from 'leaselock/memory'
+ * const store = memoryStore()
+ * assert.strictEqual(store.size(), 0)
  *
  * @since 0.1.0
  */

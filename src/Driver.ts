@@ -12,6 +12,10 @@ import type * as TE from 'fp-ts/lib/TaskEither.js'
 /**
  * A failure of the transport, not of the lock.
  *
+ * @example
+ * import { DriverError } from 'leaselock'
+ * const retryable = (e: DriverError): boolean => !e.indeterminate
+ *
  * @since 0.1.0
  */
 export interface DriverError {

@@ -11,6 +11,10 @@ import type { Lease } from './Lease.js'
 import type { LockError } from './LockError.js'
 
 /**
+ * @example
+ * import { KeepAliveOptions } from 'leaselock'
+ * const options: KeepAliveOptions = { renewFraction: 0.5 }
+ *
  * @since 0.1.0
  */
 export interface KeepAliveOptions {
@@ -53,6 +57,10 @@ export class LeaseLostError extends Error {
  * is the latest lease; `stop()` ends renewal, waits for any renewal in flight,
  * and resolves with the lease to release.
  *
+ * @example
+ * import { KeepAlive } from 'leaselock'
+ * const lost = (keeper: KeepAlive): boolean => keeper.signal.aborted
+ *
  * @since 0.1.0
  */
 export interface KeepAlive {
@@ -63,6 +71,11 @@ export interface KeepAlive {
 
 /**
  * What a keeper needs from a lock.
+ *
+ * @example
+ * import { Renewer, makeLock } from 'leaselock'
+ * import { memoryStore } from 'leaselock/memory'
+ * const renewer: Renewer = makeLock(memoryStore())
  *
  * @since 0.1.0
  */

@@ -18,6 +18,10 @@ import type { Grant, Store, WaitQueue } from './Store.js'
 import { validateKey, validateTimeout, validateTtl } from './validate.js'
 
 /**
+ * @example
+ * import { LockOptions, constantDelay } from 'leaselock'
+ * const options: LockOptions = { retry: constantDelay(50) }
+ *
  * @since 0.1.0
  */
 export interface LockOptions {
@@ -28,6 +32,10 @@ export interface LockOptions {
 }
 
 /**
+ * @example
+ * import { AcquireOptions } from 'leaselock'
+ * const options: AcquireOptions = { signal: AbortSignal.timeout(5_000) }
+ *
  * @since 0.1.0
  */
 export interface AcquireOptions {
@@ -38,6 +46,10 @@ export interface AcquireOptions {
 }
 
 /**
+ * @example
+ * import { WithLockOptions } from 'leaselock'
+ * const options: WithLockOptions = { timeoutMs: 1_000, renewFraction: 0.5 }
+ *
  * @since 0.1.0
  */
 export interface WithLockOptions extends AcquireOptions, KeepAliveOptions {
@@ -48,6 +60,10 @@ export interface WithLockOptions extends AcquireOptions, KeepAliveOptions {
 /**
  * A lock bound to a store. Every method checks its arguments before any I/O and
  * never rejects: failures are `Left<LockError>`.
+ *
+ * @example
+ * import { Lock } from 'leaselock'
+ * const holds = (lock: Lock, key: string) => lock.tryAcquire(key, 1_000)
  *
  * @since 0.1.0
  */

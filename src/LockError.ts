@@ -7,23 +7,47 @@
  * @since 0.1.0
  */
 
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { InvalidArgument } from 'leaselock'
+ * const e: InvalidArgument = { _tag: 'InvalidArgument', message: 'ttlMs must be a positive safe integer (milliseconds), got 0' }
+ *
+ * @since 0.1.0
+ */
 export interface InvalidArgument {
   readonly _tag: 'InvalidArgument'
   readonly message: string
 }
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { Timeout } from 'leaselock'
+ * const e: Timeout = { _tag: 'Timeout', key: 'jobs:nightly', attempts: 3 }
+ *
+ * @since 0.1.0
+ */
 export interface Timeout {
   readonly _tag: 'Timeout'
   readonly key: string
   readonly attempts: number
 }
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { NotHeld } from 'leaselock'
+ * const e: NotHeld = { _tag: 'NotHeld', key: 'jobs:nightly' }
+ *
+ * @since 0.1.0
+ */
 export interface NotHeld {
   readonly _tag: 'NotHeld'
   readonly key: string
 }
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { DriverFailure } from 'leaselock'
+ * const e: DriverFailure = { _tag: 'DriverFailure', key: 'jobs:nightly', cause: new Error('ECONNRESET'), indeterminate: true }
+ *
+ * @since 0.1.0
+ */
 export interface DriverFailure {
   readonly _tag: 'DriverFailure'
   readonly key: string
@@ -31,28 +55,58 @@ export interface DriverFailure {
   /** `true` when the command may have been applied by the server (e.g. a deadline passed after it was written). */
   readonly indeterminate: boolean
 }
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { Aborted } from 'leaselock'
+ * const e: Aborted = { _tag: 'Aborted', key: 'jobs:nightly', reason: 'shutting down' }
+ *
+ * @since 0.1.0
+ */
 export interface Aborted {
   readonly _tag: 'Aborted'
   readonly key: string
   readonly reason: unknown
 }
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { NotOpened } from 'leaselock'
+ * const e: NotOpened = { _tag: 'NotOpened' }
+ *
+ * @since 0.1.0
+ */
 export interface NotOpened {
   readonly _tag: 'NotOpened'
 }
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { NoConnection } from 'leaselock'
+ * const e: NoConnection = { _tag: 'NoConnection' }
+ *
+ * @since 0.1.0
+ */
 export interface NoConnection {
   readonly _tag: 'NoConnection'
 }
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { ConnectFailed } from 'leaselock'
+ * const e: ConnectFailed = { _tag: 'ConnectFailed', target: '127.0.0.1:6379', cause: new Error('ECONNREFUSED') }
+ *
+ * @since 0.1.0
+ */
 export interface ConnectFailed {
   /** The server (`host:port`, or a URI without its password) that could not be reached. */
   readonly _tag: 'ConnectFailed'
   readonly target: string
   readonly cause: unknown
 }
-/** @since 0.1.0 */
+/**
+ * @example
+ * import { ConfigError } from 'leaselock'
+ * const e: ConfigError = { _tag: 'ConfigError', errors: ['connection.port: expected an integer in 1..65535, got "abc"'] }
+ *
+ * @since 0.1.0
+ */
 export interface ConfigError {
   readonly _tag: 'ConfigError'
   readonly errors: ReadonlyArray<string>

@@ -11,6 +11,10 @@ import * as O from 'fp-ts/lib/Option.js'
 import type { Monoid } from 'fp-ts/lib/Monoid.js'
 
 /**
+ * @example
+ * import { RetryStatus } from 'leaselock'
+ * const third: RetryStatus = { iterNumber: 2, cumulativeDelay: 30, previousDelay: { _tag: 'Some', value: 20 } }
+ *
  * @since 0.1.0
  */
 export interface RetryStatus {

@@ -14,6 +14,10 @@ import type { LockError } from './LockError.js'
 /**
  * What a backend answers when it grants or extends a lease.
  *
+ * @example
+ * import { Grant } from 'leaselock'
+ * const grant: Grant = { fence: 7n, validityMs: 3_000, revision: '7' }
+ *
  * @since 0.1.0
  */
 export interface Grant {
@@ -34,6 +38,10 @@ export interface Grant {
 /**
  * A grant as the store needs it back: key, token and revision.
  *
+ * @example
+ * import { Held } from 'leaselock'
+ * const held: Held = { key: 'jobs:nightly', token: 'q0Jm1yP3x2QeWk6mB8tS3A', revision: '7' }
+ *
  * @since 0.1.0
  */
 export interface Held {
@@ -49,6 +57,10 @@ export interface Held {
  * A handed-over key is set to the waiter's token with a short claim TTL; the
  * waiter then extends it to its full TTL, so its lease's validity counts from
  * a request it sent itself.
+ *
+ * @example
+ * import { Store } from 'leaselock'
+ * const canQueue = (store: Store): boolean => store.queue !== undefined
  *
  * @since 0.1.0
  */
