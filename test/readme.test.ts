@@ -1,14 +1,16 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFile } from 'node:child_process'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { startMemcached } from './support/memcachedServer.js'
 import { startRedis } from './support/redisServer.js'
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+/** The project folder: the nearest folder above this file with a package.json (from dist/test or from test). */
+const findRoot = (dir: string): string => (existsSync(join(dir, 'package.json')) ? dir : findRoot(dirname(dir)))
+const root = findRoot(dirname(fileURLToPath(import.meta.url)))
 const run = promisify(execFile)
 
 /** Every ```ts block of the README, with the line it starts on. */
