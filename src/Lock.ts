@@ -230,11 +230,6 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
   })
 
   /**
-   * Queued waiting: join the key's FIFO queue once, wait to be handed the key
-   * (then claim it with an extend of our own), and poll on the retry policy's
-   * cadence in case a notification was lost or the holder expired.
-   */
-  /**
    * Queued waiting: join the key's FIFO queue once, wait to be handed the key,
    * and poll on the retry policy's cadence in case a notification was lost or
    * the holder expired.
