@@ -7,8 +7,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
-import * as TE from 'fp-ts/lib/TaskEither.js'
-import { pipe } from 'fp-ts/lib/function.js'
+import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { Environment, liveEnvironment } from './Environment.js'
 import { Lease, fromGrant } from './Lease.js'
 import { LockError, aborted, notHeld, timeout } from './LockError.js'
@@ -96,9 +95,10 @@ export interface Lock {
   ) => TE.TaskEither<E | LockError, A>
 }
 
-// The hot paths below use plain control flow over Either values rather than
-// fp-ts's pipeable combinators: those allocate argument arrays on every call,
-// which measured as half of the core's cost per acquire+release.
+// The hot paths below (withLock included) use plain control flow over Either
+// values rather than fp-ts's pipeable combinators: those allocate argument
+// arrays on every call, which measured as half of the core's cost per
+// acquire+release.
 
 const checkKey = (store: Store, key: unknown): E.Either<LockError, string> => {
   const valid = validateKey(key)
@@ -344,22 +344,23 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
   }
 
   /** Runs `use` under a keeper, then stops renewal and releases: `use`'s error first, then the release's. */
-  const useThenRelease =
-    <E, A>(opts: KeepAliveOptions, use: (lease: Lease, signal: AbortSignal) => TE.TaskEither<E, A>) =>
-    (lease: Lease): TE.TaskEither<E | LockError, A> =>
-    async () => {
-      const keeper = keepAlive(lock, lease, opts)
-      const releaseLast = (): Promise<E.Either<LockError, void>> => keeper.stop().then((last) => release(last)())
-      let outcome: E.Either<E, A>
-      try {
-        outcome = await use(lease, keeper.signal)()
-      } catch (thrown) {
-        await releaseLast()
-        throw thrown
-      }
-      const released = await releaseLast()
-      return E.isLeft(outcome) || E.isRight(released) ? outcome : released
+  const useThenRelease = async <E, A>(
+    lease: Lease,
+    opts: KeepAliveOptions,
+    use: (lease: Lease, signal: AbortSignal) => TE.TaskEither<E, A>
+  ): Promise<E.Either<E | LockError, A>> => {
+    const keeper = keepAlive(lock, lease, opts)
+    const releaseLast = (): Promise<E.Either<LockError, void>> => keeper.stop().then((last) => release(last)())
+    let outcome: E.Either<E, A>
+    try {
+      outcome = await use(lease, keeper.signal)()
+    } catch (thrown) {
+      await releaseLast()
+      throw thrown
     }
+    const released = await releaseLast()
+    return E.isLeft(outcome) || E.isRight(released) ? outcome : released
+  }
 
   const lock: Lock = {
     store,
@@ -368,7 +369,10 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     acquire,
     release,
     extend,
-    withLock: (key, ttlMs, opts, use) => pipe(acquire(key, ttlMs, opts.timeoutMs, opts), TE.chainW(useThenRelease(opts, use)))
+    withLock: (key, ttlMs, opts, use) => async () => {
+      const acquired = await acquire(key, ttlMs, opts.timeoutMs, opts)()
+      return E.isLeft(acquired) ? acquired : useThenRelease(acquired.right, opts, use)
+    }
   }
   return lock
 }
