@@ -9,8 +9,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
-import * as TE from 'fp-ts/lib/TaskEither.js'
-import { pipe } from 'fp-ts/lib/function.js'
+import type * as TE from 'fp-ts/lib/TaskEither.js'
 import type { Driver, DriverError } from '../Driver.js'
 import { LockError, driverFailure } from '../LockError.js'
 import { Clock, realClock } from '../Clock.js'
@@ -190,43 +189,50 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     return noScript ? driver.send(evalCommand(s, keys, args))() : first
   }
 
-  const call =
-    <A>(key: string, decode: (reply: unknown) => E.Either<ReplyError, A>, indeterminateOnErrorReply: boolean) =>
-    (s: Script, keys: ReadonlyArray<string>, args: ReadonlyArray<string>): TE.TaskEither<LockError, A> =>
-    async () => {
-      const reply = await run(s, keys, args)
-      if (E.isLeft(reply)) return E.left(driverFailure(key, reply.left.cause, reply.left.indeterminate))
-      const decoded = decode(reply.right)
-      return E.isRight(decoded)
-        ? decoded
-        : E.left(driverFailure(key, replyErrorCause(decoded.left), decoded.left._tag === 'UnexpectedReply' || indeterminateOnErrorReply))
-    }
+  /** Runs a script and decodes its reply; a transport failure or an error reply is a `DriverFailure` on `key`. */
+  const call = async <A>(
+    key: string,
+    decode: (reply: unknown) => E.Either<ReplyError, A>,
+    indeterminateOnErrorReply: boolean,
+    s: Script,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ): Promise<E.Either<LockError, A>> => {
+    const reply = await run(s, keys, args)
+    if (E.isLeft(reply)) return E.left(driverFailure(key, reply.left.cause, reply.left.indeterminate))
+    const decoded = decode(reply.right)
+    return E.isRight(decoded)
+      ? decoded
+      : E.left(driverFailure(key, replyErrorCause(decoded.left), decoded.left._tag === 'UnexpectedReply' || indeterminateOnErrorReply))
+  }
 
   /** Runs a script over the key, its counter and its queue. */
-  const onKey =
-    <A>(decode: (reply: unknown) => E.Either<ReplyError, A>, indeterminateOnErrorReply: boolean) =>
-    (s: Script, key: string, args: ReadonlyArray<string>): TE.TaskEither<LockError, A> => {
-      const fence = fenceKey(key)
-      if (E.isLeft(fence)) return TE.left(fence.left)
-      const queue = queueKey(key)
-      if (E.isLeft(queue)) return TE.left(queue.left)
-      return call(key, decode, indeterminateOnErrorReply)(s, [key, fence.right, queue.right], args)
-    }
+  const onKey = <A>(
+    decode: (reply: unknown) => E.Either<ReplyError, A>,
+    indeterminateOnErrorReply: boolean,
+    s: Script,
+    key: string,
+    args: ReadonlyArray<string>
+  ): Promise<E.Either<LockError, A>> => {
+    const fence = fenceKey(key)
+    if (E.isLeft(fence)) return Promise.resolve(fence)
+    const queue = queueKey(key)
+    if (E.isLeft(queue)) return Promise.resolve(queue)
+    return call(key, decode, indeterminateOnErrorReply, s, [key, fence.right, queue.right], args)
+  }
 
-  const toGrant =
-    (validityMs: number) =>
-    (fence: bigint): Grant => ({ fence, validityMs, revision: String(fence) })
+  const toGrant = (validityMs: number, fence: bigint): Grant => ({ fence, validityMs, revision: String(fence) })
 
-  const acquire: Store['acquire'] = (key, token, ttlMs) => {
+  /** A script's fencing token as a grant valid for `ttlMs`. */
+  const granted = (ttlMs: number, reply: E.Either<LockError, O.Option<bigint>>): E.Either<LockError, O.Option<Grant>> =>
+    E.isRight(reply) && O.isSome(reply.right)
+      ? E.right(O.some(toGrant(ttlMs, reply.right.value)))
+      : (reply as E.Either<LockError, O.Option<never>>)
+
+  const acquire: Store['acquire'] = (key, token, ttlMs) => async () => {
     const counter = fenceKey(key)
-    if (E.isLeft(counter)) return TE.left(counter.left)
-    const send = call(key, decodeFence, true)(acquireScript, [key, counter.right], [token, String(ttlMs)])
-    return async () => {
-      const granted = await send()
-      return E.isRight(granted) && O.isSome(granted.right)
-        ? E.right(O.some(toGrant(ttlMs)(granted.right.value)))
-        : (granted as E.Either<LockError, O.Option<never>>)
-    }
+    if (E.isLeft(counter)) return counter
+    return granted(ttlMs, await call(key, decodeFence, true, acquireScript, [key, counter.right], [token, String(ttlMs)]))
   }
 
   const waitQueue = (subscribe: RedisSubscribe): WaitQueue => {
@@ -240,7 +246,7 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
       const handover = HANDOVER.exec(message)
       const waiter = handover === null ? undefined : waiters.get(handover[2]!)
       if (handover === null || waiter === undefined || waiter.grant !== undefined) return
-      waiter.grant = toGrant(claimMs)(BigInt(handover[1]!))
+      waiter.grant = toGrant(claimMs, BigInt(handover[1]!))
       waiter.wake?.(waiter.grant)
     }
 
@@ -251,26 +257,22 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         subscribing = undefined
       }))
 
-    const enqueue = (key: string, token: string, ttlMs: number, waitMs: number): TE.TaskEither<LockError, O.Option<Grant>> => {
+    const enqueue = async (key: string, token: string, ttlMs: number, waitMs: number): Promise<E.Either<LockError, O.Option<Grant>>> => {
+      waiters.set(token, {})
       const wait = String(Math.max(1, Math.ceil(waitMs)))
-      return async () => {
-        waiters.set(token, {})
-        const joined = await onKey(decodeFence, true)(acquireOrEnqueueScript, key, [token, String(ttlMs), wait, channel])()
-        if (E.isLeft(joined) || O.isSome(joined.right)) waiters.delete(token)
-        return pipe(joined, E.map(O.map(toGrant(ttlMs))))
-      }
+      const joined = await onKey(decodeFence, true, acquireOrEnqueueScript, key, [token, String(ttlMs), wait, channel])
+      if (E.isLeft(joined) || O.isSome(joined.right)) waiters.delete(token)
+      return granted(ttlMs, joined)
     }
 
     return {
-      acquireOrEnqueue: (key, token, ttlMs, waitMs) => () =>
-        (listening
-          ? enqueue(key, token, ttlMs, waitMs)
-          : pipe(
-              acquire(key, token, ttlMs),
-              TE.chain((first) =>
-                O.isSome(first) ? TE.right(first) : pipe(TE.fromTask(listen), TE.chain(() => enqueue(key, token, ttlMs, waitMs)))
-              )
-            ))(),
+      acquireOrEnqueue: (key, token, ttlMs, waitMs) => async () => {
+        if (listening) return enqueue(key, token, ttlMs, waitMs)
+        const first = await acquire(key, token, ttlMs)()
+        if (E.isLeft(first) || O.isSome(first.right)) return first
+        await listen()
+        return enqueue(key, token, ttlMs, waitMs)
+      },
       awaitHandoff: async (_key, token, ms, signal) => {
         const waiter = waiters.get(token) ?? {}
         waiters.set(token, waiter)
@@ -285,20 +287,16 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         waiters.delete(token)
         return O.some(waiter.grant)
       },
-      poll: (key, token, ttlMs) =>
-        pipe(
-          onKey(decodeFence, true)(pollScript, key, [token, String(ttlMs)]),
-          TE.map((polled) => {
-            if (O.isSome(polled)) waiters.delete(token)
-            return pipe(polled, O.map(toGrant(ttlMs)))
-          })
-        ),
-      leave: (key, token) =>
-        pipe(
-          TE.fromIO(() => waiters.delete(token)),
-          TE.chain(() => onKey(decodeFlag, false)(leaveScript, key, [token, claim])),
-          TE.map(() => undefined)
-        )
+      poll: (key, token, ttlMs) => async () => {
+        const polled = await onKey(decodeFence, true, pollScript, key, [token, String(ttlMs)])
+        if (E.isRight(polled) && O.isSome(polled.right)) waiters.delete(token)
+        return granted(ttlMs, polled)
+      },
+      leave: (key, token) => async () => {
+        waiters.delete(token)
+        const left = await onKey(decodeFlag, false, leaveScript, key, [token, claim])
+        return E.isLeft(left) ? left : E.right(undefined)
+      }
     }
   }
 
@@ -307,17 +305,14 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     checkKey: checkRedisKey(options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES),
     checkTtl: E.right,
     acquire,
-    release: (held) => onKey(decodeFlag, false)(releaseScript, held.key, [held.token, claim]),
-    extend: (held, ttlMs) => {
-      const send = call(held.key, decodeFlag, false)(extendScript, [held.key], [held.token, String(ttlMs)])
-      return async () => {
-        const applied = await send()
-        return E.isLeft(applied)
-          ? applied
-          : applied.right
-            ? E.right(O.some({ fence: fenceOf(held.revision), validityMs: ttlMs, revision: held.revision }))
-            : E.right(O.none)
-      }
+    release: (held) => () => onKey(decodeFlag, false, releaseScript, held.key, [held.token, claim]),
+    extend: (held, ttlMs) => async () => {
+      const applied = await call(held.key, decodeFlag, false, extendScript, [held.key], [held.token, String(ttlMs)])
+      return E.isLeft(applied)
+        ? applied
+        : applied.right
+          ? E.right(O.some({ fence: fenceOf(held.revision), validityMs: ttlMs, revision: held.revision }))
+          : E.right(O.none)
     },
     ...(driver.subscribe === undefined ? {} : { queue: waitQueue(driver.subscribe) })
   }
