@@ -129,7 +129,8 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
   /** Frees a key we hold: to the first waiter still within its deadline, or to nobody. */
   const passOn = (key: string): void => {
     entries.delete(key)
-    const queue = queues.get(key) ?? []
+    const queue = queues.get(key)
+    if (queue === undefined) return
     for (let waiter = queue.shift(); waiter !== undefined; waiter = queue.shift()) {
       if (waiter.deadline <= clock.now()) continue
       waiter.handed = take(key, waiter.token, claimMs)
