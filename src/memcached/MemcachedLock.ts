@@ -15,7 +15,7 @@ import { Count, Flag, Milliseconds, PositiveMilliseconds, integer } from '../con
 import { OptionsOf, defaultCommandTimeoutMs, genericOptionSpecs, option, optionsDecoder } from '../config/options.js'
 import type { ComponentSettings, ConnectionSettings } from '../config/settings.js'
 import type { Environment } from '../Environment.js'
-import { LockError, configError, noConnection } from '../LockError.js'
+import { LockError, configError } from '../LockError.js'
 import { MAX_EXPIRATION_SECONDS } from './expiry.js'
 import { MAX_KEY_SIZE } from './keys.js'
 import type { MemcachedConnectOptions, MemcachedConnector, MemcachedServerAddress } from './MemcachedConnection.js'
@@ -218,7 +218,6 @@ export class MemcachedLockComponent extends LockComponent<MemcachedOptions> {
   }
 
   protected connect(settings: ComponentSettings<MemcachedOptions>): Promise<E.Either<LockError, Backend>> {
-    if (settings.connections.length === 0) return TE.left<LockError, Backend>(noConnection)()
     return pipe(
       TE.fromEither(memcachedConnectOptions(settings)),
       TE.chain(this.connector),

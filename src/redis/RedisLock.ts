@@ -13,7 +13,7 @@ import { integer } from '../config/codecs.js'
 import { OptionsOf, genericOptionSpecs, option, optionsDecoder } from '../config/options.js'
 import type { ComponentSettings } from '../config/settings.js'
 import type { Environment } from '../Environment.js'
-import { LockError, noConnection } from '../LockError.js'
+import type { LockError } from '../LockError.js'
 import { DEFAULT_MAX_KEY_BYTES } from './keys.js'
 import type { RedisConnectOptions, RedisConnector } from './RedisConnection.js'
 import { redisStore } from './redisStore.js'
@@ -140,7 +140,6 @@ export class RedisLockComponent extends LockComponent<RedisOptions> {
   }
 
   protected connect(settings: ComponentSettings<RedisOptions>): Promise<E.Either<LockError, Backend>> {
-    if (settings.connections.length === 0) return TE.left<LockError, Backend>(noConnection)()
     return pipe(
       this.connector(redisConnectOptions(settings)),
       TE.map(
