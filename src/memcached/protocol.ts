@@ -295,8 +295,13 @@ export const noopRequest: MemcachedRequest = request(Opcode.Noop, '', empty, emp
 const unexpected = (key: string, res: MemcachedResponse, indeterminate: boolean): LockError =>
   driverFailure(key, new StatusError(res.status), indeterminate)
 
-const casOf = (key: string, cas: bigint, indeterminate: boolean): E.Either<LockError, Cas> =>
-  cas === 0n ? E.left(driverFailure(key, new CasDisabledError(), indeterminate)) : E.right(cas as Cas)
+/** CAS 0: the server runs with CAS disabled. */
+const casDisabled = (key: string, indeterminate: boolean): E.Either<LockError, never> =>
+  E.left(driverFailure(key, new CasDisabledError(), indeterminate))
+
+/** The CAS of an item just stored (ADD or SET); CAS 0 fails indeterminate, as the item was stored. */
+const storedCas = (key: string, cas: bigint): E.Either<LockError, O.Option<Cas>> =>
+  cas === 0n ? casDisabled(key, true) : E.right(O.some(cas as Cas))
 
 /**
  * Decodes the answer to an ADD: `some(cas)` when stored, `none` when the key
@@ -321,7 +326,7 @@ export const decodeAdd =
   (res: MemcachedResponse): E.Either<LockError, O.Option<Cas>> => {
     switch (res.status) {
       case Status.NoError:
-        return E.map((cas: Cas) => O.some(cas))(casOf(key, res.cas, true))
+        return storedCas(key, res.cas)
       case Status.KeyExists:
       case Status.ItemNotStored:
         return E.right(O.none)
@@ -363,7 +368,7 @@ export const decodeGet =
   (res: MemcachedResponse): E.Either<LockError, O.Option<Item>> => {
     switch (res.status) {
       case Status.NoError:
-        return E.map((cas: Cas) => O.some({ value: decoder.decode(res.value), cas }))(casOf(key, res.cas, false))
+        return res.cas === 0n ? casDisabled(key, false) : E.right(O.some({ value: decoder.decode(res.value), cas: res.cas as Cas }))
       case Status.KeyNotFound:
         return E.right(O.none)
       default:
@@ -418,7 +423,7 @@ export const decodeSet =
   (res: MemcachedResponse): E.Either<LockError, O.Option<Cas>> => {
     switch (res.status) {
       case Status.NoError:
-        return E.map((cas: Cas) => O.some(cas))(casOf(key, res.cas, true))
+        return storedCas(key, res.cas)
       case Status.KeyNotFound:
       case Status.KeyExists:
         return E.right(O.none)
