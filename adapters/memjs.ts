@@ -119,8 +119,6 @@ export interface MemjsDriverOptions {
   readonly commandTimeoutMs?: number
 }
 
-type Callback = (err: unknown, response?: { header: { status: number; cas: Buffer }; val: Buffer }) => void
-
 const SEQ_LIMIT = 0x7fffffff
 
 /** The next request number: memjs's own counter, wrapped back to 1 before it overflows. */
@@ -300,16 +298,11 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
         settle(E.left(driverError(error, true)))
         server.error(error)
       }, timeoutMs)
-      const callback: Callback = (err, response) => {
-        if (response === undefined || (err !== null && err !== undefined))
-          return settle(E.left(driverError(toError(err), !notSent(err))))
-        settle(
-          E.right({ status: response.header.status, cas: response.header.cas.readBigUInt64BE(0), value: response.val, connection })
-        )
-      }
       try {
-        server.onResponse(seq, (response) => callback(null, response))
-        server.onError(seq, (err) => callback(err))
+        server.onResponse(seq, (response) =>
+          settle(E.right({ status: response.header.status, cas: response.header.cas.readBigUInt64BE(0), value: response.val, connection }))
+        )
+        server.onError(seq, (err: unknown) => settle(E.left(driverError(toError(err), !notSent(err)))))
         // memjs calls this with its current socket once it is connected and
         // authenticated (at once if it already is), and `write` then writes on
         // that same socket: its response comes back on it. A request whose
