@@ -126,14 +126,21 @@ const done: E.Either<LockError, void> = E.right(undefined)
 const raceAbort = <A>(promise: Promise<A>, signal: AbortSignal | undefined, onAbort: () => A): Promise<A> =>
   signal === undefined
     ? promise
-    : new Promise<A>((resolve) => {
+    : new Promise<A>((resolve, reject) => {
         const abort = (): void => resolve(onAbort())
         if (signal.aborted) return abort()
         signal.addEventListener('abort', abort, { once: true })
-        void promise.then((a) => {
-          signal.removeEventListener('abort', abort)
-          resolve(a)
-        })
+        promise.then(
+          (a) => {
+            signal.removeEventListener('abort', abort)
+            resolve(a)
+          },
+          (e: unknown) => {
+            // Only a store that breaks the TaskEither contract rejects: pass it on, unhandled by nobody.
+            signal.removeEventListener('abort', abort)
+            reject(e)
+          }
+        )
       })
 
 /** One acquisition's way of trying, waiting between tries, and giving up. */

@@ -170,6 +170,19 @@ test('aborting while an attempt is in flight: stop at once, and release the gran
   assert.ok(E.isRight(await lock.tryAcquire('k', 1_000)()) && store.size() === 1, 'the key is free again')
 })
 
+test('a store that breaks the contract by rejecting makes acquire reject (with or without a signal), never hang', async () => {
+  const { lock, store } = setup()
+  const broken = new Error('store threw')
+  const rejecting = makeLock({ ...store, acquire: () => () => Promise.reject(broken) }, { env: lock.env })
+  for (const signal of [undefined, new AbortController().signal]) {
+    const outcome = await rejecting.acquire('k', 1_000, 0, signal === undefined ? {} : { signal })().then(
+      () => 'resolved',
+      (e: unknown) => e
+    )
+    assert.is(outcome, broken)
+  }
+})
+
 test('withLock releases after success and returns use\'s value', async () => {
   const { lock, store } = setup()
   const r = await lock.withLock('k', 1_000, { timeoutMs: 0 }, (l) => TE.right(l.key))()

@@ -22,7 +22,7 @@ import type { Clock } from '../Clock.js'
 export const withDeadline =
   <A>(clock: Clock, ms: number, onTimeout: () => A, onLate: (late: A) => void = () => undefined) =>
   (work: Promise<A>): Promise<A> =>
-    new Promise<A>((resolve) => {
+    new Promise<A>((resolve, reject) => {
       let settled = false
       const timer = new AbortController()
       void clock.sleep(ms, timer.signal).then(() => {
@@ -30,10 +30,19 @@ export const withDeadline =
         settled = true
         resolve(onTimeout())
       })
-      void work.then((a) => {
-        if (settled) return onLate(a)
-        settled = true
-        timer.abort()
-        resolve(a)
-      })
+      work.then(
+        (a) => {
+          if (settled) return onLate(a)
+          settled = true
+          timer.abort()
+          resolve(a)
+        },
+        (e: unknown) => {
+          // Work that rejects (rather than answering a Left) fails the call, or is dropped once too late.
+          if (settled) return
+          settled = true
+          timer.abort()
+          reject(e)
+        }
+      )
     })
