@@ -80,7 +80,7 @@ export const definitions = {
   wait: 'Wait: per attempt, from calling acquire until it resolved (with the lock, or giving up).',
   hold: 'Hold: the mean measured critical section (a timer of --hold ms; Node timers fire on millisecond ticks).',
   shares: 'Shares: acquisitions per worker; max dev = largest |count - mean| / mean.',
-  overlaps: 'Overlaps: critical sections of different workers that intersect on the shared timeline (performance.timeOrigin + performance.now()); must be 0.'
+  overlaps: 'Overlaps: critical sections of different workers that intersect on the machine\'s shared monotonic clock (process.hrtime); must be 0.'
 } as const
 
 const ok = <A>(o: Outcome<A> | undefined): A | undefined => (o !== undefined && o.ok ? o.figures : undefined)

@@ -48,7 +48,7 @@ export interface WorkerTask {
   readonly counterFile: string
 }
 
-/** One critical section on the shared timeline (`performance.timeOrigin + performance.now()`). */
+/** One critical section on the machine's shared monotonic clock (`process.hrtime`; a process's `performance.timeOrigin` can be off by milliseconds). */
 export interface Section {
   readonly start: number
   readonly end: number
@@ -66,7 +66,7 @@ export interface WorkerReport {
 }
 
 const task = JSON.parse(process.argv[2] ?? '{}') as WorkerTask
-const now = (): number => performance.timeOrigin + performance.now()
+const now = (): number => Number(process.hrtime.bigint()) / 1e6
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const retry = fullJitter(Math.random)(constantDelay(10))
 const describe = (e: LockError): string => `${code(e)}: ${e._tag === 'DriverFailure' ? String(e.cause) : e._tag}`
