@@ -1,4 +1,3 @@
-import { connect as tcpConnect } from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
@@ -26,7 +25,7 @@ import type { MemcachedConnection } from '../src/memcached/MemcachedConnection.j
 import { RequestTimeoutError, connectMemcached, memjsDriver } from '../adapters/memjs.js'
 import { conformance } from './support/conformance.js'
 import { freePort } from './support/freePort.js'
-import { MemcachedServer, startMemcached, startSaslMemcached } from './support/memcachedServer.js'
+import { MemcachedServer, memcachedStats, startMemcached, startSaslMemcached } from './support/memcachedServer.js'
 import { sleep } from './support/expect.js'
 
 const quiet = { log: (): void => undefined }
@@ -84,25 +83,7 @@ const shown = (log: ReadonlyArray<Exchange>): Array<string> =>
     return `${OPCODE_NAMES[req.opcode] ?? req.opcode} ${answer}`
   })
 
-/** The request counters of memcached's `stats`, over a connection of its own (text protocol). */
-const stats = (server: MemcachedServer): Promise<Record<string, number>> =>
-  new Promise((resolve, reject) => {
-    const socket = tcpConnect(server.port, server.host)
-    let text = ''
-    const timer = setTimeout(() => socket.destroy(new Error('stats: no answer')), 2000)
-    socket.on('data', (d: Buffer) => {
-      text += d.toString('latin1')
-      if (!text.endsWith('END\r\n')) return
-      clearTimeout(timer)
-      socket.end()
-      resolve(Object.fromEntries([...text.matchAll(/^STAT (\w+) (\d+)\r$/gm)].map((m) => [m[1] ?? '', Number(m[2])])))
-    })
-    socket.on('error', (e) => {
-      clearTimeout(timer)
-      reject(e)
-    })
-    socket.write('stats\r\n')
-  })
+const stats = (server: MemcachedServer): Promise<Record<string, number>> => memcachedStats(server.port, server.host)
 
 const COUNTERS = ['cmd_get', 'cmd_set', 'cmd_touch', 'delete_hits', 'delete_misses', 'cas_hits', 'cas_misses', 'cas_badval'] as const
 /** How much each request counter grew between two `stats`. */

@@ -5,6 +5,7 @@ import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './freePort.js'
 import { awaitStopped } from './stopped.js'
+import { connect as netConnect } from 'node:net'
 
 /** A memcached process this test started on 127.0.0.1, and how to torment it. */
 export interface MemcachedServer {
@@ -179,3 +180,23 @@ export const startSaslMemcached = async (username: string, password: string): Pr
     throw e
   }
 }
+
+/** Every numeric `STAT` of memcached's text-protocol `stats`, read over a connection of its own. */
+export const memcachedStats = (port: number, host = '127.0.0.1'): Promise<Record<string, number>> =>
+  new Promise((resolve, reject) => {
+    const socket = netConnect(port, host)
+    let text = ''
+    const timer = setTimeout(() => socket.destroy(new Error('stats: no answer')), 2000)
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1')
+      if (!text.endsWith('END\r\n')) return
+      clearTimeout(timer)
+      socket.end()
+      resolve(Object.fromEntries([...text.matchAll(/^STAT (\w+) (\d+)\r$/gm)].map((m) => [m[1] ?? '', Number(m[2])])))
+    })
+    socket.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    socket.write('stats\r\n')
+  })
