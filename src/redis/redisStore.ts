@@ -14,9 +14,10 @@ import type { Driver, DriverError } from '../Driver.js'
 import { LockError, driverFailure } from '../LockError.js'
 import { Clock, realClock } from '../Clock.js'
 import { randomToken } from '../Environment.js'
-import type { Grant, Store, WaitQueue } from '../Store.js'
+import { makeHandovers } from '../Handovers.js'
+import type { Grant, Queued, Store, WaitQueue } from '../Store.js'
 import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey } from './keys.js'
-import { RedisReply, ReplyError, decodeFence, decodeFlag, isNoScript, replyErrorCause } from './RedisReply.js'
+import { QueueReply, RedisReply, ReplyError, decodeFence, decodeFlag, decodeQueueReply, isNoScript, replyErrorCause } from './RedisReply.js'
 import {
   Script,
   acquireOrEnqueueScript,
@@ -102,13 +103,15 @@ export interface RedisStoreOptions {
   /** The longest lock key accepted, in UTF-8 bytes ({@link DEFAULT_MAX_KEY_BYTES} by default). */
   readonly maxKeyBytes?: number
   /**
-   * How long a key handed to a waiter stays set to the waiter's token until
-   * the waiter claims it with its own TTL, in ms ({@link DEFAULT_CLAIM_MS} by
-   * default; a value that is not a positive integer is replaced by the
-   * default). The trade-off: a waiter that died or hung after joining the queue
-   * blocks the key for up to this long, while a waiter too slow to claim in
-   * time (a notification delayed past it) loses the handover and falls back to
-   * polling for a free key.
+   * How long a key handed to one of this store's waiters stays set to the
+   * waiter's token until the waiter claims it with its own TTL, in ms
+   * ({@link DEFAULT_CLAIM_MS} by default; a value that is not a positive
+   * integer is replaced by the default). The waiter's queue entry carries it,
+   * so the release script applies the waiter's value whoever releases, and
+   * the notification echoes it. The trade-off: a waiter that died or hung
+   * after joining the queue blocks the key for up to this long, while a waiter
+   * too slow to claim in time (a notification delayed past it) loses the
+   * handover; its next poll puts it back at the head of the queue.
    */
   readonly claimMs?: number
   /**
@@ -123,16 +126,8 @@ export interface RedisStoreOptions {
 
 const fenceOf = (revision: string): bigint => (/^[0-9]{1,19}$/.test(revision) ? BigInt(revision) : 0n)
 
-/** A wake-up on the store's channel: `"<fence> <token>"`. */
-const HANDOVER = /^([1-9][0-9]{0,18}) ([\s\S]*)$/
-
-/** A waiter of this store, from joining the queue until it holds the key or leaves. */
-interface Waiter {
-  /** The handover, once its notification came. */
-  grant?: Grant
-  /** Wakes a pending `awaitHandoff`. */
-  wake?: (grant: Grant) => void
-}
+/** A wake-up on the store's channel: `"<fence> <claim ms> <token>"`. */
+const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
 
 /**
  * A store over a Redis driver. Grants carry a fencing token from a counter
@@ -143,21 +138,24 @@ interface Waiter {
  * When the driver can `subscribe`, the store has a wait `queue` (see
  * `WaitQueue`), which `Lock.acquire` uses whenever it may wait: a waiter joins
  * a FIFO list beside the key (see {@link queueKey}) and the release script
- * sets the key to the first live waiter's token for `claimMs` and publishes the
- * handover on the waiter's channel; the waiter claims the key with its own TTL.
+ * sets the key to the first live waiter's token for the claim TTL in its entry
+ * (its own store's `claimMs`) and publishes the handover (fence, claim TTL,
+ * token) on the waiter's channel; the waiter claims the key with its own TTL.
  * The store subscribes to its channel the first time a key it asks for is held
  * (one subscription per store, over the driver's one subscriber connection),
  * before any waiter of it joins a queue. A holder that expires wakes nobody:
  * waiters find the free key when they poll (on the lock's retry policy), as
- * they find a handover whose notification was lost. Without `subscribe` the
+ * they find a handover whose notification was lost (a poll that finds the
+ * key held and its waiter out of the queue puts the waiter back at the head). Without `subscribe` the
  * store has no queue and waiters poll with fresh attempts. Every release goes
  * through the queue-aware script, so a store without a queue still hands over
  * to waiters of other clients.
  *
- * A reply the scripts cannot produce, or an error reply to a script that takes
- * the key (which may have set the key before failing), is a `DriverFailure`
- * with `indeterminate: true`; an error reply to release or extend changed
- * nothing and is `indeterminate: false`.
+ * A reply the scripts cannot produce, or an error reply to a script that
+ * writes more than one thing (acquire, the queue scripts, release: a script
+ * stops at its failing command, after its earlier writes) is a
+ * `DriverFailure` with `indeterminate: true`; an error reply to extend (one
+ * write, `PEXPIRE`, after a read) changed nothing and is `indeterminate: false`.
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -238,16 +236,13 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
   const waitQueue = (subscribe: RedisSubscribe): WaitQueue => {
     const clock = options.clock ?? realClock
     const channel = options.channel ?? `leaselock:wake:${randomToken()}`
-    const waiters = new Map<string, Waiter>()
+    const waiters = makeHandovers(clock)
     let listening = false
     let subscribing: Promise<void> | undefined
 
     const onMessage = (message: string): void => {
       const handover = HANDOVER.exec(message)
-      const waiter = handover === null ? undefined : waiters.get(handover[2]!)
-      if (handover === null || waiter === undefined || waiter.grant !== undefined) return
-      waiter.grant = toGrant(claimMs, BigInt(handover[1]!))
-      waiter.wake?.(waiter.grant)
+      if (handover !== null) waiters.notify(handover[3]!, toGrant(Number(handover[2]!), BigInt(handover[1]!)))
     }
 
     /** Subscribes once; after a failure, the next waiter tries again (meanwhile waiters only poll). */
@@ -257,44 +252,46 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         subscribing = undefined
       }))
 
-    const enqueue = async (key: string, token: string, ttlMs: number, waitMs: number): Promise<E.Either<LockError, O.Option<Grant>>> => {
-      waiters.set(token, {})
-      const wait = String(Math.max(1, Math.ceil(waitMs)))
-      const joined = await onKey(decodeFence, true, acquireOrEnqueueScript, key, [token, String(ttlMs), wait, channel])
-      if (E.isLeft(joined) || O.isSome(joined.right)) waiters.delete(token)
-      return granted(ttlMs, joined)
+    /** A queue script's answer as the port's `Queued` (a grant valid for `ttlMs`). */
+    const queued = (token: string, ttlMs: number, reply: E.Either<LockError, QueueReply>): E.Either<LockError, Queued> => {
+      if (E.isLeft(reply)) return reply
+      if (!reply.right.granted) return E.right({ _tag: 'Waiting', seen: reply.right.fence })
+      waiters.forget(token)
+      return E.right({ _tag: 'Granted', grant: toGrant(ttlMs, reply.right.fence) })
+    }
+
+    const queueArgs = (token: string, ttlMs: number, waitMs: number): ReadonlyArray<string> => [
+      token,
+      String(ttlMs),
+      String(Math.max(1, Math.ceil(waitMs))),
+      channel,
+      claim
+    ]
+
+    const enqueue = async (key: string, token: string, ttlMs: number, waitMs: number): Promise<E.Either<LockError, Queued>> => {
+      waiters.register(token)
+      const joined = await onKey(decodeQueueReply, true, acquireOrEnqueueScript, key, queueArgs(token, ttlMs, waitMs))
+      if (E.isLeft(joined)) waiters.forget(token)
+      return queued(token, ttlMs, joined)
     }
 
     return {
       acquireOrEnqueue: (key, token, ttlMs, waitMs) => async () => {
         if (listening) return enqueue(key, token, ttlMs, waitMs)
         const first = await acquire(key, token, ttlMs)()
-        if (E.isLeft(first) || O.isSome(first.right)) return first
+        if (E.isLeft(first)) return first
+        if (O.isSome(first.right)) return E.right({ _tag: 'Granted', grant: first.right.value })
         await listen()
         return enqueue(key, token, ttlMs, waitMs)
       },
-      awaitHandoff: async (_key, token, ms, signal) => {
-        const waiter = waiters.get(token) ?? {}
-        waiters.set(token, waiter)
-        if (waiter.grant === undefined) {
-          const done = new AbortController()
-          const woken = new Promise<void>((resolve) => (waiter.wake = () => resolve()))
-          await Promise.race([woken, clock.sleep(ms, signal === undefined ? done.signal : AbortSignal.any([signal, done.signal]))])
-          done.abort()
-          delete waiter.wake
-        }
-        if (waiter.grant === undefined) return O.none
-        waiters.delete(token)
-        return O.some(waiter.grant)
-      },
-      poll: (key, token, ttlMs) => async () => {
-        const polled = await onKey(decodeFence, true, pollScript, key, [token, String(ttlMs)])
-        if (E.isRight(polled) && O.isSome(polled.right)) waiters.delete(token)
-        return granted(ttlMs, polled)
+      awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),
+      poll: (key, token, ttlMs, waitMs) => async () => {
+        waiters.register(token)
+        return queued(token, ttlMs, await onKey(decodeQueueReply, true, pollScript, key, queueArgs(token, ttlMs, waitMs)))
       },
       leave: (key, token) => async () => {
-        waiters.delete(token)
-        const left = await onKey(decodeFlag, false, leaveScript, key, [token, claim])
+        waiters.forget(token)
+        const left = await onKey(decodeFlag, true, leaveScript, key, [token])
         return E.isLeft(left) ? left : E.right(undefined)
       }
     }
@@ -305,7 +302,7 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     checkKey: checkRedisKey(options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES),
     checkTtl: E.right,
     acquire,
-    release: (held) => () => onKey(decodeFlag, false, releaseScript, held.key, [held.token, claim]),
+    release: (held) => () => onKey(decodeFlag, true, releaseScript, held.key, [held.token]),
     extend: (held, ttlMs) => async () => {
       const applied = await call(held.key, decodeFlag, false, extendScript, [held.key], [held.token, String(ttlMs)])
       return E.isLeft(applied)
