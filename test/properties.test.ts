@@ -13,6 +13,7 @@ import { RetryPolicyMonoid, constantDelay, defaultRetryPolicy, limitRetries } fr
 import type { Store } from '../src/Store.js'
 import { memoryStore } from '../adapters/memory.js'
 import { hostileDelivery, hostileStore, modelServer, noFaults, simulation, tapeOf } from './support/model.js'
+import { numRuns } from './support/numRuns.js'
 
 const testEnv = (clock: VirtualClock, random: () => number = () => 0.5): Environment => {
   let n = 0
@@ -210,7 +211,7 @@ test('property (a): under a hostile network (delayed, reordered, lost and repeat
       if (problems.length > 0) console.error(problems.slice(0, 5))
       return problems.length === 0
     }),
-    { numRuns: 600 }
+    { numRuns: numRuns(600) }
   )
   console.log('   model coverage:', JSON.stringify({ ...seen, ...faults }))
   for (const [what, count] of Object.entries({ ...seen, ...faults })) assert.ok(count > 0, `the model never produced ${what}`)
@@ -248,7 +249,7 @@ test('property (b): a release or extend with a foreign or expired lease never ch
         return E.isRight(await lock.release(extended.right)())
       }
     ),
-    { numRuns: 300 }
+    { numRuns: numRuns(300) }
   )
 })
 
@@ -296,7 +297,7 @@ test('property (c): acquire makes at most n+1 attempts under limitRetries(n) and
         )
       }
     ),
-    { numRuns: 300 }
+    { numRuns: numRuns(300) }
   )
 })
 
@@ -339,7 +340,7 @@ test('property (e): withLock always releases, whatever use does and however long
         return expected && store.size() === 0
       }
     ),
-    { numRuns: 300 }
+    { numRuns: numRuns(300) }
   )
 })
 
