@@ -184,4 +184,19 @@ test('a confirmation that outlives the lease fires the signal, and nothing is re
   await keeper.stop()
 })
 
+test('stop() at the moment a renewal falls due sends no renewal, and fires no signal', async () => {
+  for (const at of [1_000 / 3, 1_000]) {
+    const clock = new ManualClock()
+    const { renewer: r, extends: sent } = renewer(clock)
+    const keeper = keepAlive(r, leaseAt(0), { autoRenew: at < 1_000 })
+    await ticks()
+    clock.advance(at)
+    const stopped = keeper.stop()
+    await stopped
+    await ticks()
+    assert.equal(sent, [], `stopped at ${at}`)
+    assert.is(keeper.signal.aborted, false, `stopped at ${at}`)
+  }
+})
+
 test.run()
