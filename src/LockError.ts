@@ -21,14 +21,17 @@ export interface InvalidArgument {
 /**
  * @example
  * import { Timeout } from 'leaselock'
- * const e: Timeout = { _tag: 'Timeout', key: 'jobs:nightly', attempts: 3 }
+ * const e: Timeout = { _tag: 'Timeout', key: 'jobs:nightly', attempts: 3, waitedMs: 1_000 }
  *
  * @since 0.1.0
  */
 export interface Timeout {
   readonly _tag: 'Timeout'
   readonly key: string
+  /** Requests sent to take the key. */
   readonly attempts: number
+  /** How long `acquire` waited, in ms. */
+  readonly waitedMs: number
 }
 /**
  * @example
@@ -144,11 +147,11 @@ export const invalidArgument = (message: string): LockError => ({ _tag: 'Invalid
 /**
  * @example
  * import { timeout } from 'leaselock'
- * timeout('jobs:nightly', 3)
+ * timeout('jobs:nightly', 3, 1_000)
  *
  * @since 0.1.0
  */
-export const timeout = (key: string, attempts: number): LockError => ({ _tag: 'Timeout', key, attempts })
+export const timeout = (key: string, attempts: number, waitedMs: number): LockError => ({ _tag: 'Timeout', key, attempts, waitedMs })
 
 /**
  * @example
@@ -223,7 +226,7 @@ export const configError = (errors: ReadonlyArray<string>): LockError => ({ _tag
  *
  * @example
  * import { code, timeout } from 'leaselock'
- * assert.strictEqual(code(timeout('k', 1)), 'LOCK_TIMEOUT')
+ * assert.strictEqual(code(timeout('k', 1, 0)), 'LOCK_TIMEOUT')
  *
  * @since 0.1.0
  */
@@ -258,7 +261,7 @@ const causeMessage = (cause: unknown): string =>
  *
  * @example
  * import { message, timeout } from 'leaselock'
- * assert.strictEqual(message(timeout('k', 1)), 'Acquiring lock k failed on timeout')
+ * assert.strictEqual(message(timeout('k', 3, 1_000)), 'Acquiring lock k failed on timeout (3 attempts in 1000 ms)')
  *
  * @since 0.1.0
  */
@@ -267,7 +270,7 @@ export const message = (e: LockError): string => {
     case 'InvalidArgument':
       return e.message
     case 'Timeout':
-      return `Acquiring lock ${e.key} failed on timeout`
+      return `Acquiring lock ${e.key} failed on timeout (${e.attempts} ${e.attempts === 1 ? 'attempt' : 'attempts'} in ${Math.round(e.waitedMs)} ms)`
     case 'NotHeld':
       return `Lock ${e.key} is not held by this lease (it expired or another holder owns it)`
     case 'DriverFailure':
@@ -291,7 +294,7 @@ export const message = (e: LockError): string => {
  *
  * @example
  * import { LockException, timeout } from 'leaselock'
- * const err = new LockException(timeout('k', 1), '123')
+ * const err = new LockException(timeout('k', 1, 0), '123')
  * assert.strictEqual(err.code, 'LOCK_TIMEOUT')
  * assert.strictEqual(err.traceId, '123')
  *

@@ -5,6 +5,7 @@
  */
 export * from './Claims.js'
 export * from './Clock.js'
+export * from './Diagnostics.js'
 export * from './Driver.js'
 export * from './Environment.js'
 export * from './Handovers.js'
