@@ -127,6 +127,34 @@ S('even over a transport that reorders (an acquisition held up, its release not)
   assert.equal(sizes(), [0, 0, 0])
 })
 
+S('a late extension to a short TTL cannot land after a longer one: each node gets a lease\'s calls in the order they were made', async () => {
+  const c = nodes[2]!
+  let open: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => (open = resolve))
+  let held = true
+  const slowFirstExtend: Store = {
+    ...c,
+    extend: (h, ttlMs) => async () => {
+      if (held) {
+        held = false
+        await gate
+      }
+      return c.extend(h, ttlMs)()
+    }
+  }
+  const lock = lockOver([nodes[0]!, nodes[1]!, slowFirstExtend])
+  const lease = right(await lock.acquire('k', 1_000, 0)())
+  const short = right(await lock.extend(lease, 100)())
+  const long = right(await lock.extend(short, 5_000)())
+  assert.is(c.calls.extend, 1, 'the second extension waits for c to answer the first')
+  open()
+  await settle()
+  assert.is(c.calls.extend, 2)
+  clock.advance(1_000)
+  assert.equal(sizes(), [1, 1, 1], 'c kept the longer TTL')
+  right(await lock.release(long)())
+})
+
 S('with two nodes failing, a frozen one is reported as not answering yet; its grant is given back when it thaws', async () => {
   const lock = lockOver(nodes)
   nodes[0]!.fault = 'refused'
@@ -200,7 +228,7 @@ S('bad quorums fail every call with InvalidArgument before any I/O', async () =>
   ]
   for (const [stores, options, why] of cases) {
     const lock = lockOver(stores, options)
-    for (const r of [await lock.acquire('k', 1_000, 0)(), await lock.tryAcquire('k', 1_000)()]) {
+    for (const r of [E.map(O.some)(await lock.acquire('k', 1_000, 0)()), await lock.tryAcquire('k', 1_000)()]) {
       const e = left(r)
       assert.is(e._tag, 'InvalidArgument')
       assert.match(message(e), why)
@@ -259,14 +287,18 @@ S('extend: a majority renews (validity from the extend\'s send time); NotHeld on
   assert.is(left(await lock.extend(renewed, 1_000)())._tag, 'NotHeld', 'a renewed, b and c lost it')
 })
 
-S('an extension whose majority answers after its validity is spent is released and reported lost', async () => {
+S('an extension whose majority answers after its validity is spent is reported lost, but not released: the caller still has the token, and extends again', async () => {
   const lock = lockOver(nodes)
   const lease = right(await lock.acquire('k', 100, 0)())
   nodes[0]!.lateMs = 60
   nodes[1]!.lateMs = 60
   assert.is(left(await lock.extend(lease, 100)())._tag, 'NotHeld')
+  nodes[0]!.lateMs = 0
+  nodes[1]!.lateMs = 0
+  const again = right(await lock.extend(lease, 100)())
   await settle()
-  assert.equal(sizes(), [0, 0, 0])
+  assert.equal(sizes(), [1, 1, 1], 'nothing in the background took the key from under the second extension')
+  right(await lock.release(again)())
 })
 
 S('validity: the shortest among the majority\'s longest grants, minus the configured drift (of which the core takes its own share)', async () => {

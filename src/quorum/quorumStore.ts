@@ -114,12 +114,18 @@ const unusable = (problem: string): Store => {
  * - **extend** needs a majority of nodes to extend (`none` once so many nodes
  *   said "not ours" that a majority is impossible; `NoQuorum` when the answers
  *   cannot tell); its validity follows the acquire rule, and an extension
- *   whose validity is spent on arrival is released and answered `none`.
+ *   whose validity is spent on arrival is answered `none` (nothing is
+ *   provable) but not released: the lease's token is still the caller's, and
+ *   a release in the background could delete the caller's next extension.
  * - **release** goes to every node and answers `true` once a majority
  *   confirmed, `false` once the key is gone from so many nodes that a
  *   majority cannot have held it (the lease had lapsed), `NoQuorum` when the
- *   answers cannot tell. A release or extend waits, per node, for that node's
- *   answer to the acquisition when it had not come yet.
+ *   answers cannot tell.
+ * - The calls of one lease reach each node in the order they were made: a
+ *   call waits for that node's answer to the lease's previous call when it
+ *   has not come yet (decisions do not wait for every node), so that no
+ *   transport can let a late extension to a shorter TTL land after a longer
+ *   one, or a release overtake the grant it releases.
  *
  * Nodes are named in messages by their `label` (else `<name> #<i>`). There is
  * no wait queue: FIFO handoff cannot span independent nodes (each would hand
@@ -150,8 +156,15 @@ export const quorumStore = (stores: ReadonlyArray<Store>, options: QuorumOptions
   const counters: ReadonlyArray<FenceCounter> = stores.flatMap((s) => (s.fenceCounter === undefined ? [] : [s.fenceCounter]))
   const fencing = options.fencing !== false && counters.length === n
   const labels = stores.map((s, i) => s.label ?? `${s.name} #${i + 1}`)
-  /** By token: each node's acquisition, for leases answered before every node had answered. */
-  const unanswered = new Map<string, ReadonlyArray<Promise<unknown>>>()
+  /**
+   * By token: per node, the latest call for that lease that may still be in
+   * flight. Calls are decided by a majority, so the others can still be on
+   * their way when the caller moves on; the next call of the same lease to
+   * that node is sent only after it, so that no transport can reorder them (a
+   * late extension to a short TTL landing after a longer one, a release
+   * overtaking the grant it releases).
+   */
+  const inFlight = new Map<string, Array<Promise<unknown> | undefined>>()
 
   /** The allowance beyond the core's own drift, taken off the validity reported. */
   const extraDrift = (ttlMs: number): number => Math.max(0, drift(ttlMs) - driftMs(ttlMs))
@@ -165,10 +178,19 @@ export const quorumStore = (stores: ReadonlyArray<Store>, options: QuorumOptions
   const noMajority = <A>(key: string, operation: NoQuorum['operation'], votes: ReadonlyArray<Vote<A>>, words: Words): LockError =>
     noQuorum(key, operation, q, outcomes(votes, words))
 
-  /** Sends to node `i` once its answer to this token's acquisition is in. */
-  const afterAcquired = <A>(token: string, i: number, send: () => Promise<A>): Promise<A> => {
-    const pending = unanswered.get(token)?.[i]
-    return pending === undefined ? send() : pending.then(send)
+  /** Sends a call of the lease `token` to node `i` once its previous call there has been answered. */
+  const onNode = <A>(token: string, i: number, send: () => Promise<A>): Promise<A> => {
+    const calls = inFlight.get(token) ?? Array.from({ length: n }, () => undefined)
+    const previous = calls[i]
+    const call = previous === undefined ? send() : previous.then(send)
+    calls[i] = call
+    inFlight.set(token, calls)
+    void call.then(() => {
+      if (calls[i] !== call) return
+      calls[i] = undefined
+      if (calls.every((c) => c === undefined) && inFlight.get(token) === calls) inFlight.delete(token)
+    })
+    return call
   }
 
   /** Releases, in the background, on every node that granted or may have, each after its answer. */
@@ -177,17 +199,10 @@ export const quorumStore = (stores: ReadonlyArray<Store>, options: QuorumOptions
       void answer.then((vote) =>
         vote._tag === 'No'
           ? undefined
-          : ask(key, () => stores[i]!.release({ key, token, revision: vote._tag === 'Yes' ? vote.value.revision : '' })(), confirmVote)
+          : onNode(token, i, () =>
+              ask(key, () => stores[i]!.release({ key, token, revision: vote._tag === 'Yes' ? vote.value.revision : '' })(), confirmVote)
+            )
       )
-    })
-  }
-
-  /** Keeps the acquisitions still unanswered, so that this lease's release and extend reach each node after them. */
-  const remember = (token: string, answers: ReadonlyArray<Promise<Vote<Grant>>>, votes: ReadonlyArray<Vote<Grant>>): void => {
-    if (votes.every((v) => v._tag !== 'Pending')) return
-    unanswered.set(token, answers)
-    void Promise.all(answers).then(() => {
-      if (unanswered.get(token) === answers) unanswered.delete(token)
     })
   }
 
@@ -213,13 +228,12 @@ export const quorumStore = (stores: ReadonlyArray<Store>, options: QuorumOptions
 
   const acquire: Store['acquire'] = (key, token, ttlMs) => async () => {
     const sentAt = clock.now()
-    const answers = stores.map((s) => ask(key, () => s.acquire(key, token, ttlMs)(), grantVote))
+    const answers = stores.map((s, i) => onNode(token, i, () => ask(key, () => s.acquire(key, token, ttlMs)(), grantVote)))
     const { decision, votes } = await gather(answers, (t) => decideAcquire(t, q))
     if (decision !== 'yes') {
       giveBack(key, token, answers)
       return decision === 'no' ? E.right(O.none) : E.left(noMajority(key, 'acquire', votes, ACQUIRE))
     }
-    remember(token, answers, votes)
     const fence = fencing ? await nextFence(key) : E.right(0n)
     const validityMs = majorityValidity(votes, q)
     if (E.isLeft(fence) || clock.now() >= sentAt + validityMs - drift(ttlMs)) {
@@ -234,7 +248,7 @@ export const quorumStore = (stores: ReadonlyArray<Store>, options: QuorumOptions
     const { key, token } = held
     const nodes = decodeRevision(held.revision, n).nodes
     const answers = stores.map((s, i) =>
-      afterAcquired(token, i, () => ask(key, () => s.release({ key, token, revision: nodes[i] ?? '' })(), confirmVote))
+      onNode(token, i, () => ask(key, () => s.release({ key, token, revision: nodes[i] ?? '' })(), confirmVote))
     )
     const { decision, votes } = await gather(answers, (t) => decideConfirm(t, q))
     return decision === 'noQuorum' ? E.left(noMajority(key, 'release', votes, CONFIRM)) : E.right(decision === 'yes')
@@ -245,7 +259,7 @@ export const quorumStore = (stores: ReadonlyArray<Store>, options: QuorumOptions
     const before = decodeRevision(held.revision, n)
     const sentAt = clock.now()
     const answers = stores.map((s, i) =>
-      afterAcquired(token, i, () => ask(key, () => s.extend({ key, token, revision: before.nodes[i] ?? '' }, ttlMs)(), grantVote))
+      onNode(token, i, () => ask(key, () => s.extend({ key, token, revision: before.nodes[i] ?? '' }, ttlMs)(), grantVote))
     )
     const { decision, votes } = await gather(answers, (t) => decideConfirm(t, q))
     if (decision !== 'yes') return decision === 'no' ? E.right(O.none) : E.left(noMajority(key, 'extend', votes, CONFIRM))
@@ -254,10 +268,9 @@ export const quorumStore = (stores: ReadonlyArray<Store>, options: QuorumOptions
       nodes: votes.map((v, i) => (v._tag === 'Yes' ? v.value.revision : v._tag === 'No' ? null : (before.nodes[i] ?? null)))
     })
     const validityMs = majorityValidity(votes, q)
-    if (clock.now() >= sentAt + validityMs - drift(ttlMs)) {
-      void release({ key, token, revision })()
-      return E.right(O.none)
-    }
+    // Spent: nothing is provable any more, but the key is not given back: its token is still the
+    // caller's, and a release in the background could delete an extension the caller makes next.
+    if (clock.now() >= sentAt + validityMs - drift(ttlMs)) return E.right(O.none)
     return E.right(O.some({ fence: before.fence, validityMs: validityMs - extraDrift(ttlMs), revision }))
   }
 
