@@ -53,6 +53,15 @@ const send = async (c: RedisConnection, command: ReadonlyArray<string>): Promise
 }
 /** Which servers hold `k` right now. */
 const holders = (k: string): Promise<number[]> => Promise.all(controls.map(async (c) => Number(await send(c, ['EXISTS', k]))))
+/** Asserts which servers hold `k`, once the calls a decision did not wait for have landed (within a second). */
+const holding = async (k: string, expected: ReadonlyArray<number>, what?: string): Promise<void> => {
+  let seen = await holders(k)
+  for (let waited = 0; waited < 1_000 && JSON.stringify(seen) !== JSON.stringify(expected); waited += 20) {
+    await sleep(20)
+    seen = await holders(k)
+  }
+  assert.equal(seen, expected, what)
+}
 const right = <A>(r: E.Either<LockError, A>, what: string): A => {
   if (E.isLeft(r)) throw new Error(`${what}: ${message(r.left)}`)
   return r.right
@@ -85,15 +94,29 @@ S.after(async () => {
   await Promise.all(servers.map((s) => s.stop()))
 })
 
+S('nodes without a label are named by their store and position', async () => {
+  const unnamed = makeLock(quorumStore(connections.map((c) => redisNode(c.driver))))
+  await freeze(servers[1]!)
+  await freeze(servers[2]!)
+  try {
+    const r = await unnamed.tryAcquire(key('unnamed'), 1_000)()
+    assert.ok(E.isLeft(r))
+    assert.match(message(r.left), /redis #2: no answer, outcome unknown .*; redis #3: no answer, outcome unknown/)
+  } finally {
+    await thaw(servers[1]!)
+    await thaw(servers[2]!)
+  }
+})
+
 S('quorumStore over plain redisStores from connectRedis just works (no fence counter: fence 0)', async () => {
   const plain = makeLock(quorumStore(connections.map((c) => redisStore(c.driver))))
   const k = key('plain')
   const lease = right(await plain.acquire(k, 5_000, 1_000)(), 'acquire')
   assert.is(lease.fence, 0n)
-  assert.equal(await holders(k), [1, 1, 1])
+  await holding(k, [1, 1, 1])
   assert.ok(O.isNone(right(await plain.tryAcquire(k, 5_000)(), 'second')))
   right(await plain.release(lease)(), 'release')
-  assert.equal(await holders(k), [0, 0, 0])
+  await holding(k, [0, 0, 0])
 })
 
 S('one node frozen: acquire, extend and release keep working without waiting for it, and it holds nothing once thawed', async () => {
@@ -113,7 +136,7 @@ S('one node frozen: acquire, extend and release keep working without waiting for
   } finally {
     await thaw(servers[2]!)
   }
-  for (const k of keys) assert.equal(await holders(k), [0, 0, 0], `${k} left behind`)
+  for (const k of keys) await holding(k, [0, 0, 0], `${k} left behind`)
 })
 
 S('two nodes frozen: NO_QUORUM naming them, within the command deadline; nothing left behind, on the node that answered at once, on the others once thawed', async () => {
@@ -137,7 +160,7 @@ S('two nodes frozen: NO_QUORUM naming them, within the command deadline; nothing
   assert.match(message(e), `${a}: granted`)
   assert.match(message(e), `${b}: no answer, outcome unknown (Redis did not reply within ${COMMAND_MS} ms)`)
   assert.match(message(e), `${c}: no answer, outcome unknown (Redis did not reply within ${COMMAND_MS} ms)`)
-  assert.equal(await holders(k), [0, 0, 0], 'the late grants were given back after they landed')
+  await holding(k, [0, 0, 0], 'the late grants were given back after they landed')
 })
 
 S('fences strictly increase while the frozen node rotates', async () => {
@@ -176,6 +199,10 @@ S('the fence counter: set if greater, exact beyond 2^53, shared with the store\'
   await send(controls[0]!, ['SET', fence.right, 'not a number'])
   const bad = await counter.raise(k, 5n)()
   assert.ok(E.isLeft(bad) && bad.left._tag === 'DriverFailure' && bad.left.indeterminate, 'an unexpected reply is a failure')
+  await send(controls[0]!, ['DEL', fence.right])
+  await send(controls[0]!, ['RPUSH', fence.right, 'x'])
+  const wrong = await counter.raise(k, 5n)()
+  assert.ok(E.isLeft(wrong) && wrong.left._tag === 'DriverFailure' && /WRONGTYPE/.test(String(wrong.left.cause)), 'an error reply is a failure')
   assert.ok(E.isLeft(await counter.raise('a}b', 1n)()), 'a key whose counter cannot share its slot')
 })
 
@@ -250,7 +277,7 @@ S('RedisLock with options.mode = redlock: every connection a node; works with on
   try {
     const k = key('component')
     assert.ok(await redlock.tryAcquireLock('t-2', k, 10_000))
-    assert.equal(await holders(k), [1, 1, 1])
+    await holding(k, [1, 1, 1])
     assert.not.ok(await redlock.tryAcquireLock('t-3', k, 10_000))
     await redlock.releaseLock('t-4', k)
     await freeze(servers[0]!)
@@ -267,7 +294,7 @@ S('RedisLock with options.mode = redlock: every connection a node; works with on
       await thaw(servers[0]!)
       await thaw(servers[1]!)
     }
-    assert.equal(await holders(k), [0, 0, 0])
+    await holding(k, [0, 0, 0])
     const core = redlock.lock()
     if (E.isLeft(core)) throw new Error('not open')
     const lease = right(await core.right.acquire(key('fenced'), 1_000, 0)(), 'core acquire')
@@ -289,6 +316,10 @@ S('RedisLock redlock: fewer than 3 nodes is INVALID_CONFIG; a node that cannot c
   const down = await thrown(() => missing.open('t-2'))
   assert.is(down.code, 'CONNECT_FAILED')
   assert.match(down.message, `127.0.0.1:${nowhere}`)
+  const alsoNowhere = await freePort()
+  const twoDown = await thrown(() => component([servers[0]!.port, nowhere, alsoNowhere]).open('t-2'))
+  assert.is(twoDown.code, 'CONNECT_FAILED')
+  assert.match(twoDown.message, `Cannot connect to 127.0.0.1:${nowhere}, 127.0.0.1:${alsoNowhere}: `)
 
   const fourth = await startRedis()
   try {

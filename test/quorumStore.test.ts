@@ -8,7 +8,7 @@ import { driftMs } from '../src/Lease.js'
 import { makeLock } from '../src/Lock.js'
 import { LockError, code, message } from '../src/LockError.js'
 import { QuorumOptions, quorumStore } from '../src/quorum/quorumStore.js'
-import { decodeRevision } from '../src/quorum/revision.js'
+import { decodeRevision, encodeRevision } from '../src/quorum/revision.js'
 import { decideAcquire, decideAnswered, decideConfirm, majority } from '../src/quorum/votes.js'
 import type { Grant, Held, Store } from '../src/Store.js'
 import { memoryStore } from '../adapters/memory.js'
@@ -237,6 +237,7 @@ S('fencing off (asked for, or a node without a counter): fence 0n and no counter
 S('bad quorums fail every call with InvalidArgument before any I/O', async () => {
   const cases: ReadonlyArray<[ReadonlyArray<Store>, QuorumOptions, RegExp]> = [
     [[], {}, /at least one store, got 0/],
+    [undefined as unknown as ReadonlyArray<Store>, {}, /at least one store, got undefined/],
     [[nodes[0]!, nodes[1]!, nodes[0]!], {}, /same store as node #1 and #3/],
     [[nodes[0]!, memoryStore({ clock }), nodes[2]!], { fencing: true }, /node #2 \(memory\) has none/]
   ]
@@ -342,6 +343,13 @@ S('validity: the shortest among the majority\'s longest grants, minus the config
   assert.ok(O.isNone(right(await lockOver(again, { drift, fencing: false }).tryAcquire('k', 500)())), 'but less than a 50 ms drift')
 })
 
+S('revisions: a quorum revision round-trips; anything else reads as no fence and no node revisions', () => {
+  assert.equal(decodeRevision(encodeRevision({ fence: 2n ** 70n, nodes: ['a', null, 'c'] }), 3), { fence: 2n ** 70n, nodes: ['a', null, 'c'] })
+  for (const bad of ['', 'x', '{}', '["1","a"]', '[1,"a","b","c"]', '["01","a","b","c"]', '["1","a",2,"c"]']) {
+    assert.equal(decodeRevision(bad, 3), { fence: 0n, nodes: [null, null, null] }, bad)
+  }
+})
+
 S('each node gets back the revision it granted, on release and extend', async () => {
   const seen: string[] = []
   const tagged = nodes.map((n, i): Store => ({
@@ -370,8 +378,11 @@ S('a node that throws or rejects counts as a failed node; the others still decid
   }
   const first = lockOver([throwing, nodes[2]!, testNode('d', { clock })])
   right(await first.release(right(await first.acquire('k', 1_000, 0)()))())
+  const refusing: Store = { ...nodes[1]!, acquire: () => async () => E.left<LockError, never>({ _tag: 'InvalidArgument', message: 'b refuses such keys' }) }
   const e = left(await lockOver([throwing, throwingNow, nodes[2]!]).tryAcquire('j', 1_000)())
   assert.match(message(e), /a: no answer, outcome unknown \(broken store\); b: no answer, outcome unknown \(broken at once\); c: (granted|no answer yet)$/)
+  const other = left(await lockOver([throwing, refusing, testNode('e', { clock })]).tryAcquire('j', 1_000)())
+  assert.match(message(other), /b: b refuses such keys/, 'a failure other than the transport\'s is quoted whole')
   await settle()
   assert.is(nodes[2]!.size(), 0, 'the grant of c was given back')
 })

@@ -64,7 +64,7 @@ const counterVote = (value: bigint): Vote<bigint> => ({ _tag: 'Yes', value })
 const majorityValidity = (votes: ReadonlyArray<Vote<Grant>>, q: number): number =>
   votes
     .flatMap((v) => (v._tag === 'Yes' ? [v.value.validityMs] : []))
-    .sort((a, b) => b - a)[q - 1] ?? 0
+    .sort((a, b) => b - a)[q - 1]!
 
 /** Why these stores cannot form a quorum, if they cannot. */
 const misconfiguration = (stores: ReadonlyArray<Store>, fencing: boolean | undefined): string | undefined => {
