@@ -27,7 +27,7 @@ const examples = (): Array<{ line: number; code: string }> => {
   return blocks
 }
 
-/** The examples that need servers read their ports from REDIS_PORT and MEMCACHED_PORT. */
+/** The examples that need servers read their ports from REDIS_PORT, MEMCACHED_PORT and REDIS_QUORUM_PORTS (three independent servers). */
 const readmeEnv: Record<string, string> = {}
 let servers: Array<{ stop: () => Promise<void> }> = []
 
@@ -37,9 +37,11 @@ test.before(async () => {
   mkdirSync(workDir, { recursive: true })
   const redis = await startRedis()
   const memcached = await startMemcached()
-  servers = [redis, memcached]
+  const quorum = await Promise.all([startRedis(), startRedis(), startRedis()])
+  servers = [redis, memcached, ...quorum]
   readmeEnv.REDIS_PORT = String(redis.port)
   readmeEnv.MEMCACHED_PORT = String(memcached.port)
+  readmeEnv.REDIS_QUORUM_PORTS = quorum.map((s) => s.port).join(',')
 })
 test.after(async () => {
   rmSync(workDir, { recursive: true, force: true })
