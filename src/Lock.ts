@@ -14,6 +14,7 @@ import { Environment, liveEnvironment } from './Environment.js'
 import { Lease, fromGrant } from './Lease.js'
 import { LockError, aborted, code, notHeld, timeout } from './LockError.js'
 import { keepAlive, KeepAliveOptions } from './KeepAlive.js'
+import { makeLocalLines } from './LocalLine.js'
 import { queuedTries } from './QueuedWait.js'
 import { RetryPolicy, defaultRetryPolicy, defaultRetryStatus, nextRetryStatus } from './RetryPolicy.js'
 import type { Store } from './Store.js'
@@ -185,6 +186,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
   const policy = options.retry ?? defaultRetryPolicy(env.random)
 
   const claims = makeClaims()
+  const lines = makeLocalLines(clock)
 
   /**
    * An attempt whose outcome is unknown (its reply was lost or late) may have
@@ -244,13 +246,37 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     attempts: number
   }
 
-  const acquireLoop = async (key: string, ttlMs: number, timeoutMs: number, opts: AcquireOptions, progress: Progress): Promise<E.Either<LockError, Lease>> => {
-    const { signal } = opts
+  /**
+   * Queued waiting, one waiter per key at a time: the others of this lock
+   * wait their turn in memory (see `LocalLine`), so a process holds one place
+   * in the store's queue per key. A waiter whose deadline passes before its
+   * turn fails with a `Timeout` of 0 attempts, having sent nothing.
+   */
+  const queuedLoop = async (key: string, ttlMs: number, timeoutMs: number, opts: AcquireOptions, progress: Progress): Promise<E.Either<LockError, Lease>> => {
     const start = clock.now()
+    const deadline = start + timeoutMs
+    const turn = await lines.enter(key, deadline, opts.signal)
+    if (turn === undefined)
+      return E.left(opts.signal?.aborted === true ? aborted(key, opts.signal.reason) : timeout(key, 0, clock.now() - start))
+    try {
+      return await acquireLoop(key, ttlMs, deadline, opts, progress, start)
+    } finally {
+      turn.done()
+    }
+  }
+
+  const acquireLoop = async (
+    key: string,
+    ttlMs: number,
+    deadline: number,
+    opts: AcquireOptions,
+    progress: Progress,
+    start = clock.now()
+  ): Promise<E.Either<LockError, Lease>> => {
+    const { signal } = opts
     const retry = opts.retry ?? policy
-    const deadline = clock.now() + timeoutMs
     const tries =
-      store.queue !== undefined && timeoutMs > 0
+      store.queue !== undefined && deadline > clock.now()
         ? queuedTries({ env, store, queue: store.queue, claims }, key, ttlMs, deadline, { confirmed: opts.confirmed === true })
         : pollingTries(key, ttlMs)
     /**
@@ -310,7 +336,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     return trace(
       channels.acquire,
       (): AcquireEvent => ({ key: k, backend: store.name, operation: 'acquire', ttlMs: ttl }),
-      () => acquireLoop(k, ttl, wait, opts, progress),
+      () => (store.queue !== undefined && wait > 0 ? queuedLoop(k, ttl, wait, opts, progress) : acquireLoop(k, ttl, start + wait, opts, progress, start)),
       (event, r) => {
         event.attempts = progress.attempts
         event.waitedMs = clock.now() - start
