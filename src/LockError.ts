@@ -10,7 +10,7 @@
 /**
  * @example
  * import { InvalidArgument } from 'leaselock'
- * const e: InvalidArgument = { _tag: 'InvalidArgument', message: 'ttlMs must be a positive safe integer (milliseconds), got 0' }
+ * const e: InvalidArgument = { _tag: 'InvalidArgument', message: 'ttlMs must be a safe integer of milliseconds above the drift allowance (1% + 2 ms, so at least 3), got 0' }
  *
  * @since 0.1.0
  */

@@ -281,7 +281,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         const first = await acquire(key, token, ttlMs)()
         if (E.isLeft(first)) return first
         if (O.isSome(first.right)) return E.right({ _tag: 'Granted', grant: first.right.value })
-        await listen()
+        // No longer than the wait itself: a subscription still pending then goes on, and meanwhile the waiter polls.
+        const done = new AbortController()
+        await Promise.race([listen(), clock.sleep(waitMs, done.signal)])
+        done.abort()
         return enqueue(key, token, ttlMs, waitMs)
       },
       awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),

@@ -93,7 +93,8 @@ end
  * `passOn()` frees the key we hold: it hands it to the first entry of this
  * key whose deadline has not passed (sets the key to its token for the
  * entry's claim TTL, increments the counter and publishes
- * `"<fence> <claim ms> <token>"` on its channel), dropping dead entries on the
+ * `"<fence> <claim ms> <token>"` on its channel, the fence read back with `GET`:
+ * a Lua number would print 10^14 as `1e+14`), dropping dead entries on the
  * way; with no such entry it deletes the key. The `SET` comes before the
  * entry is removed, so a write refused for lack of memory changes nothing.
  */
@@ -111,8 +112,8 @@ const luaPassOn = `${luaNow}${luaParse}local function passOn()
     else
       redis.call('SET', KEYS[1], token, 'PX', claim)
       redis.call('LREM', KEYS[3], 1, entry)
-      local fence = redis.call('INCR', KEYS[2])
-      redis.call('PUBLISH', channel, fence .. ' ' .. claim .. ' ' .. token)
+      redis.call('INCR', KEYS[2])
+      redis.call('PUBLISH', channel, counter() .. ' ' .. claim .. ' ' .. token)
       return
     end
   end
