@@ -255,7 +255,7 @@ test('property (b): a release or extend with a foreign or expired lease never ch
         }
         // The holder's key stays taken until exactly its own expiry, and it can still release it.
         clock.advance(ttlNew - 1 - (clock.now() - start))
-        const during = await lock.tryAcquire('k', 1)()
+        const during = await lock.tryAcquire('k', 3)()
         if (!(E.isRight(during) && O.isNone(during.right))) return false
         const extended = await lock.extend(holder.right, ttlNew)()
         if (E.isLeft(extended)) return false
