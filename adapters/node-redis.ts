@@ -19,7 +19,7 @@ import { showValue } from '../src/config/showValue.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
-import type { RedisReply } from '../src/redis/RedisReply.js'
+import { RedisReply, fromClientReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver, RedisSubscribe } from '../src/redis/redisStore.js'
 
 /**
@@ -79,19 +79,6 @@ export interface NodeRedisDriverOptions {
    * this off: the signal costs more CPU than the rest of a command's handling.
    */
   readonly withdrawQueued?: boolean
-}
-
-/** A RESP3 map, set or other structured value, flattened the way RESP2 would send it. */
-const toReply = (u: unknown): RedisReply => {
-  if (u === null || typeof u === 'string' || typeof u === 'number' || typeof u === 'bigint' || u instanceof Error) return u
-  if (u === undefined) return null
-  if (typeof u === 'boolean') return u ? 1 : null
-  if (Buffer.isBuffer(u)) return u.toString('utf8')
-  if (Array.isArray(u)) return u.map(toReply)
-  if (u instanceof Map) return [...u].flatMap(([k, v]) => [toReply(k), toReply(v)])
-  if (u instanceof Set) return [...u].map(toReply)
-  if (typeof u === 'object') return Object.entries(u).flatMap(([k, v]) => [k, toReply(v)])
-  return String(u)
 }
 
 /**
@@ -174,7 +161,7 @@ export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDrive
           return settle(E.left(driverError(e, false)))
         }
         sent.then(
-          (reply) => settle(E.right(toReply(reply))),
+          (reply) => settle(E.right(fromClientReply(reply))),
           (e: unknown) =>
             settle(
               e instanceof ErrorReply

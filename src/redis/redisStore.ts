@@ -15,9 +15,21 @@ import { LockError, driverFailure } from '../LockError.js'
 import { Clock, realClock } from '../Clock.js'
 import { randomToken } from '../Environment.js'
 import { makeHandovers } from '../Handovers.js'
+import type { Inspection } from '../Inspection.js'
 import type { Grant, Queued, Store, WaitQueue } from '../Store.js'
 import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey } from './keys.js'
-import { QueueReply, RedisReply, ReplyError, decodeFence, decodeFlag, decodeQueueReply, isNoScript, replyErrorCause } from './RedisReply.js'
+import {
+  InspectReply,
+  QueueReply,
+  RedisReply,
+  ReplyError,
+  decodeFence,
+  decodeFlag,
+  decodeInspectReply,
+  decodeQueueReply,
+  isNoScript,
+  replyErrorCause
+} from './RedisReply.js'
 import {
   Script,
   acquireOrEnqueueScript,
@@ -25,6 +37,7 @@ import {
   evalCommand,
   evalShaCommand,
   extendScript,
+  inspectScript,
   leaveScript,
   pollScript,
   releaseScript
@@ -151,6 +164,10 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * through the queue-aware script, so a store without a queue still hands over
  * to waiters of other clients.
  *
+ * `inspect` reads the key's TTL, its fencing counter and its live waiters in
+ * one read-only script (see `inspectScript`); a key another key shares its
+ * counter with (`{a}` and `a`) reports the shared counter.
+ *
  * A reply the scripts cannot produce, or an error reply to a script that
  * writes more than one thing (acquire, the queue scripts, release: a script
  * stops at its failing command, after its earlier writes) is a
@@ -220,6 +237,14 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
   }
 
   const toGrant = (validityMs: number, fence: bigint): Grant => ({ fence, validityMs, revision: String(fence) })
+
+  const toInspection = (key: string, { pttl, fence, waiters }: InspectReply): Inspection => ({
+    key,
+    held: pttl !== -2,
+    remainingMs: E.right(pttl === -2 ? 0 : pttl === -1 ? Infinity : pttl),
+    fence: E.right(fence),
+    waiters: E.right(waiters)
+  })
 
   /** A script's fencing token as a grant valid for `ttlMs`. */
   const granted = (ttlMs: number, reply: E.Either<LockError, O.Option<bigint>>): E.Either<LockError, O.Option<Grant>> =>
@@ -310,6 +335,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         : applied.right
           ? E.right(O.some({ fence: fenceOf(held.revision), validityMs: ttlMs, revision: held.revision }))
           : E.right(O.none)
+    },
+    inspect: (key) => async () => {
+      const read = await onKey(decodeInspectReply, false, inspectScript, key, [])
+      return E.isLeft(read) ? read : E.right(toInspection(key, read.right))
     },
     ...(driver.subscribe === undefined ? {} : { queue: waitQueue(driver.subscribe) })
   }
