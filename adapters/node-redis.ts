@@ -127,10 +127,12 @@ const notSent = (e: unknown): boolean =>
  * import { makeLock } from 'leaselock'
  * import { nodeRedisDriver, redisStore } from 'leaselock/redis'
  *
- * const client = createClient({ url: 'redis://localhost:6379', disableOfflineQueue: true })
+ * const client = createClient({ url: `redis://localhost:${process.env.REDIS_PORT ?? 6379}`, disableOfflineQueue: true })
  * client.on('error', () => {})
  * await client.connect()
  * const lock = makeLock(redisStore(nodeRedisDriver(client, { commandTimeoutMs: 1_000 })))
+ * assert.strictEqual((await lock.tryAcquire('reports:daily', 1_000)())._tag, 'Right')
+ * await client.close()
  *
  * @since 0.1.0
  */
@@ -278,7 +280,7 @@ const closeWithin = async (client: NodeRedisPubSubClient, ms: number): Promise<v
  * import { makeLock } from 'leaselock'
  * import { nodeRedisDriver, nodeRedisSubscriber, redisStore } from 'leaselock/redis'
  *
- * const client = createClient({ url: 'redis://localhost:6379', disableOfflineQueue: true })
+ * const client = createClient({ url: `redis://localhost:${process.env.REDIS_PORT ?? 6379}`, disableOfflineQueue: true })
  * client.on('error', () => {})
  * await client.connect()
  * const subscriber = nodeRedisSubscriber(client)
@@ -404,7 +406,7 @@ const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string
  * import { makeLock } from 'leaselock'
  * import { connectRedis, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedis({ host: 'localhost', port: 6379, password: 'secret', connectTimeoutMs: 2_000 })()
+ * const connected = await connectRedis({ host: 'localhost', port: Number(process.env.REDIS_PORT ?? 6379), connectTimeoutMs: 2_000 })()
  * if (connected._tag === 'Left') throw new Error('no Redis')
  * const lock = makeLock(redisStore(connected.right.driver))
  * // ...

@@ -141,13 +141,13 @@ export interface MemcachedStoreOptions {
  * import { makeLock } from 'leaselock'
  * import { connectMemcached, memcachedStore } from 'leaselock/memcached'
  *
- * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: 11211 }] })()
- * if (connected._tag === 'Right') {
- *   const lock = makeLock(memcachedStore(connected.right.driver))
- *   const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
- *   if (lease._tag === 'Right') await lock.release(lease.right)()
- *   await connected.right.close()
- * }
+ * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: Number(process.env.MEMCACHED_PORT ?? 11211) }] })()
+ * assert.ok(connected._tag === 'Right')
+ * const lock = makeLock(memcachedStore(connected.right.driver))
+ * const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
+ * assert.ok(lease._tag === 'Right')
+ * await lock.release(lease.right)()
+ * await connected.right.close()
  *
  * @since 0.1.0
  */

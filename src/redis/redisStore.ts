@@ -70,22 +70,27 @@ export type RedisSubscribe = (channel: string, onMessage: (message: string) => v
  * `connectRedis` gives one) lets `redisStore` hand released keys straight to
  * waiters; without it, waiters poll.
  *
- * Any client fits in a few lines. With ioredis:
+ * node-redis (`nodeRedisDriver`, `connectRedis`) and ioredis
+ * (`leaselock/ioredis`) have drivers with deadlines and `subscribe`; any
+ * other client fits in a few lines. With ioredis, minimally (no deadline):
  *
  * @example
- * import Redis, { ReplyError } from 'ioredis'
+ * import { Redis, ReplyError } from 'ioredis'
  * import * as E from 'fp-ts/lib/Either.js'
  * import { driverError, makeLock } from 'leaselock'
  * import { RedisDriver, RedisReply, redisStore } from 'leaselock/redis'
  *
- * const ioredisDriver = (redis: Redis): RedisDriver => ({
+ * const minimalDriver = (redis: Redis): RedisDriver => ({
  *   send: ([command, ...args]) => () =>
- *     redis.call(command, args).then(
+ *     redis.call(command ?? '', args).then(
  *       (reply) => E.right(reply as RedisReply),
  *       (e: unknown) => (e instanceof ReplyError ? E.right(e as Error) : E.left(driverError(e, true)))
  *     )
  * })
- * const lock = makeLock(redisStore(ioredisDriver(new Redis())))
+ * const redis = new Redis({ port: Number(process.env.REDIS_PORT ?? 6379) })
+ * const lock = makeLock(redisStore(minimalDriver(redis)))
+ * assert.strictEqual((await lock.tryAcquire('reports:daily', 1_000)())._tag, 'Right')
+ * redis.disconnect()
  *
  * @since 0.1.0
  */
@@ -178,13 +183,13 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * import { makeLock } from 'leaselock'
  * import { connectRedis, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedis({ url: 'redis://localhost:6379' })()
- * if (connected._tag === 'Right') {
- *   const lock = makeLock(redisStore(connected.right.driver))
- *   const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
- *   if (lease._tag === 'Right') await lock.release(lease.right)()
- *   await connected.right.close()
- * }
+ * const connected = await connectRedis({ host: 'localhost', port: Number(process.env.REDIS_PORT ?? 6379) })()
+ * assert.ok(connected._tag === 'Right')
+ * const lock = makeLock(redisStore(connected.right.driver))
+ * const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
+ * assert.ok(lease._tag === 'Right')
+ * await lock.release(lease.right)()
+ * await connected.right.close()
  *
  * @since 0.1.0
  */
