@@ -112,7 +112,7 @@ export const check = async (name: string, examples: ReadonlyArray<Example>): Pro
       include: ['src']
     })
   )
-  const tsc = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { cwd: dir, timeout: 120_000 })
+  const tsc = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir, '--pretty', 'false'], { cwd: dir, timeout: 120_000 })
   const errors = new Map<string, string[]>()
   for (const line of tsc.stdout.split('\n')) {
     const match = /^src\/(.+?)\.ts\((\d+),\d+\): (error .*)$/.exec(line.trim())
