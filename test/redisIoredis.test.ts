@@ -5,6 +5,8 @@ import { Cluster, Redis, RedisOptions } from 'ioredis'
 import { IoredisConnectionLostError, IoredisNotReadyError, IoredisTimeoutError, ioredisDriver } from '../adapters/ioredis.js'
 import type { DriverError } from '../src/Driver.js'
 import { randomToken } from '../src/Environment.js'
+import { makeLock } from '../src/Lock.js'
+import { constantDelay } from '../src/RetryPolicy.js'
 import type { RedisConnection } from '../src/redis/RedisConnection.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
 import { RedisDriver, redisStore } from '../src/redis/redisStore.js'
@@ -51,6 +53,49 @@ conformance('redis cluster of three masters (ioredis Cluster)', async () => {
     }
   }
 })
+
+const OnCluster = suite('ioredis Cluster: wake-on-release across masters')
+let cluster: Awaited<ReturnType<typeof startSmallCluster>>
+const clusterClients: Cluster[] = []
+
+OnCluster.before(async () => {
+  cluster = await startSmallCluster()
+})
+OnCluster.after(async () => {
+  for (const c of clusterClients) c.disconnect()
+  await cluster.stop()
+})
+
+OnCluster('a release wakes the waiter of another client in a few ms, for keys on every master, although it would poll only after 10 s', async () => {
+  const client = async (): Promise<Cluster> => {
+    const c = new Cluster([...cluster.nodes], { lazyConnect: true })
+    c.on('error', () => undefined)
+    await c.connect()
+    clusterClients.push(c)
+    return c
+  }
+  const a = ioredisDriver(await client())
+  const b = ioredisDriver(await client())
+  const holder = makeLock(redisStore(a))
+  const waiter = makeLock(redisStore(b), { retry: constantDelay(10_000) })
+  // Slots 15495, 3300 and 7365: one key on each master (0-5460, 5461-10922, 10923-16383).
+  for (const key of ['{a}', '{b}', '{c}']) {
+    const held = await holder.acquire(key, 10_000, 0)()
+    assert.ok(E.isRight(held), `acquired ${key}`)
+    const waiting = waiter.acquire(key, 10_000, 20_000)()
+    await sleep(100)
+    const t0 = performance.now()
+    if (E.isRight(held)) await holder.release(held.right)()
+    const next = await waiting
+    const ms = performance.now() - t0
+    assert.ok(E.isRight(next) && ms < 500, `${key}: handed over after ${ms.toFixed(0)} ms`)
+    if (E.isRight(next)) await waiter.release(next.right)()
+  }
+  await a.close()
+  await b.close()
+})
+
+OnCluster.run()
 
 handoffSuite('ioredis', connected)
 
