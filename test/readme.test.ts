@@ -5,7 +5,8 @@ import { startMemcached } from './support/memcachedServer.js'
 import { startRedis } from './support/redisServer.js'
 
 // Every ```ts block of the README, type-checked against the built package (strict) and run
-// as written; the examples that need servers read their ports from REDIS_PORT and MEMCACHED_PORT.
+// as written; the examples that need servers read their ports from REDIS_PORT, MEMCACHED_PORT and
+// REDIS_QUORUM_PORTS (three independent servers).
 const examples = readmeExamples()
 const S = suite('README examples: type-checked and run')
 let checked: Checked
@@ -13,11 +14,12 @@ let ran: ReadonlyMap<string, Ran> = new Map()
 let servers: Array<{ stop: () => Promise<void> }> = []
 
 S.before(async () => {
-  const [redis, memcached] = await Promise.all([startRedis(), startMemcached()])
-  servers = [redis, memcached]
+  const [redis, memcached, ...quorum] = await Promise.all([startRedis(), startMemcached(), startRedis(), startRedis(), startRedis()])
+  servers = [redis, memcached, ...quorum]
   checked = await check('readme', examples)
   const clean = examples.filter((e) => !checked.errors.has(e.id)).map((e) => e.id)
-  ran = await runAll(checked, clean, { REDIS_PORT: String(redis.port), MEMCACHED_PORT: String(memcached.port) }, 30_000)
+  const env = { REDIS_PORT: String(redis.port), MEMCACHED_PORT: String(memcached.port), REDIS_QUORUM_PORTS: quorum.map((s) => s.port).join(',') }
+  ran = await runAll(checked, clean, env, 30_000)
 })
 S.after(async () => {
   await Promise.all(servers.map((s) => s.stop()))
