@@ -163,7 +163,7 @@ export const redisConnectOptions = (
  * import { ConfigParams } from 'leaselock'
  *
  * const lock = new RedisLockComponent(connectRedis)
- * lock.configure(ConfigParams.fromTuples('connection.uri', 'redis://localhost:6379'))
+ * lock.configure(ConfigParams.fromTuples('connection.uri', `redis://localhost:${process.env.REDIS_PORT ?? 6379}`))
  * await lock.open('123')
  *
  * @since 0.1.0

@@ -289,3 +289,27 @@ export const evalCommand = (
   keys: ReadonlyArray<string>,
   args: ReadonlyArray<string>
 ): ReadonlyArray<string> => ['EVAL', s.source, String(keys.length), ...keys, ...args]
+
+/**
+ * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue.
+ * Reads only: returns `{PTTL of the key, the counter (a decimal string, "0" if
+ * none), the number of queue entries of this key whose deadline has not passed}`.
+ * The queue is scanned whole (it holds the waiters of the key and of any key
+ * sharing its queue, see `queueKey`).
+ *
+ * @example
+ * import { inspectScript } from 'leaselock/redis'
+ * assert.match(inspectScript.source, /PTTL/)
+ *
+ * @since 0.3.0
+ */
+export const inspectScript: Script = script(
+  `${luaNow}${luaParse}local pttl = redis.call('PTTL', KEYS[1])
+local t = now()
+local waiters = 0
+for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  local deadline, _, _, _, key = parse(entry)
+  if deadline and deadline > t and key == KEYS[1] then waiters = waiters + 1 end
+end
+return {pttl, counter(), waiters}`
+)
