@@ -64,16 +64,19 @@ export const makeClaims = (clock: Clock): Claims => {
   }
   const entries = new Map<string, Entry>()
   let sweepAt = 1024
+  /** A settled claim whose outcome no longer matters: it failed, or its lease expired. */
+  const over = (entry: Entry, now: number): boolean =>
+    entry.outcome !== undefined && (E.isLeft(entry.outcome) || entry.outcome.right.validUntil <= now)
   const sweep = (): void => {
     const now = clock.now()
-    for (const [id, entry] of entries) if (entry.outcome !== undefined && (E.isLeft(entry.outcome) || entry.outcome.right.validUntil <= now)) entries.delete(id)
+    for (const [id, entry] of entries) if (over(entry, now)) entries.delete(id)
     sweepAt = Math.max(1024, entries.size * 2)
   }
   const take = (held: Held): Promise<E.Either<LockError, Lease>> | undefined => {
     const id = idOf(held)
     const entry = entries.get(id)
     entries.delete(id)
-    return entry?.claim
+    return entry === undefined || over(entry, clock.now()) ? undefined : entry.claim
   }
   return {
     begin: (lease, claim) => {

@@ -129,7 +129,8 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
    * the one that holds, be it a renewal or the holder's own extend.
    */
   const adoptIfLater = (l: Lease): void => {
-    if (l.acquiredAt >= current.acquiredAt) current = l
+    // `lease` itself comes back only from a confirmation with nothing to confirm: no news.
+    if (l !== lease && l.acquiredAt >= current.acquiredAt) current = l
   }
   const unwatch = lock.watch?.(lease, adoptIfLater) ?? ((): void => undefined)
 
