@@ -5,7 +5,7 @@
 // whole set. The property tests run fewer cases from a fixed seed
 // (FC_NUM_RUNS, FC_SEED; `npm test` still runs them in full), chosen so that
 // the model still produces every fault it asserts it produces.
-// The survivors and why each one is equivalent: docs/mutation-survivors.md.
+// The survivors and why each one is equivalent: the README's Development section.
 
 const tests = [
   'Lock',

@@ -19,7 +19,7 @@ import { showValue } from '../src/config/showValue.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
-import type { RedisReply } from '../src/redis/RedisReply.js'
+import { RedisReply, fromClientReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver, RedisSubscribe } from '../src/redis/redisStore.js'
 
 /**
@@ -81,19 +81,6 @@ export interface NodeRedisDriverOptions {
   readonly withdrawQueued?: boolean
 }
 
-/** A RESP3 map, set or other structured value, flattened the way RESP2 would send it. */
-const toReply = (u: unknown): RedisReply => {
-  if (u === null || typeof u === 'string' || typeof u === 'number' || typeof u === 'bigint' || u instanceof Error) return u
-  if (u === undefined) return null
-  if (typeof u === 'boolean') return u ? 1 : null
-  if (Buffer.isBuffer(u)) return u.toString('utf8')
-  if (Array.isArray(u)) return u.map(toReply)
-  if (u instanceof Map) return [...u].flatMap(([k, v]) => [toReply(k), toReply(v)])
-  if (u instanceof Set) return [...u].map(toReply)
-  if (typeof u === 'object') return Object.entries(u).flatMap(([k, v]) => [k, toReply(v)])
-  return String(u)
-}
-
 /**
  * A deadline passed before the reply came; the command may or may not have run.
  *
@@ -140,10 +127,12 @@ const notSent = (e: unknown): boolean =>
  * import { makeLock } from 'leaselock'
  * import { nodeRedisDriver, redisStore } from 'leaselock/redis'
  *
- * const client = createClient({ url: 'redis://localhost:6379', disableOfflineQueue: true })
+ * const client = createClient({ url: `redis://localhost:${process.env.REDIS_PORT ?? 6379}`, disableOfflineQueue: true })
  * client.on('error', () => {})
  * await client.connect()
  * const lock = makeLock(redisStore(nodeRedisDriver(client, { commandTimeoutMs: 1_000 })))
+ * assert.strictEqual((await lock.tryAcquire('reports:daily', 1_000)())._tag, 'Right')
+ * await client.close()
  *
  * @since 0.1.0
  */
@@ -174,7 +163,7 @@ export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDrive
           return settle(E.left(driverError(e, false)))
         }
         sent.then(
-          (reply) => settle(E.right(toReply(reply))),
+          (reply) => settle(E.right(fromClientReply(reply))),
           (e: unknown) =>
             settle(
               e instanceof ErrorReply
@@ -291,7 +280,7 @@ const closeWithin = async (client: NodeRedisPubSubClient, ms: number): Promise<v
  * import { makeLock } from 'leaselock'
  * import { nodeRedisDriver, nodeRedisSubscriber, redisStore } from 'leaselock/redis'
  *
- * const client = createClient({ url: 'redis://localhost:6379', disableOfflineQueue: true })
+ * const client = createClient({ url: `redis://localhost:${process.env.REDIS_PORT ?? 6379}`, disableOfflineQueue: true })
  * client.on('error', () => {})
  * await client.connect()
  * const subscriber = nodeRedisSubscriber(client)
@@ -417,7 +406,7 @@ const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string
  * import { makeLock } from 'leaselock'
  * import { connectRedis, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedis({ host: 'localhost', port: 6379, password: 'secret', connectTimeoutMs: 2_000 })()
+ * const connected = await connectRedis({ host: 'localhost', port: Number(process.env.REDIS_PORT ?? 6379), connectTimeoutMs: 2_000 })()
  * if (connected._tag === 'Left') throw new Error('no Redis')
  * const lock = makeLock(redisStore(connected.right.driver))
  * // ...

@@ -6,6 +6,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
+import { channels, publish } from './Diagnostics.js'
 import type { Environment } from './Environment.js'
 import type { Lease } from './Lease.js'
 import type { LockError } from './LockError.js'
@@ -84,6 +85,8 @@ export interface Renewer {
   readonly extend: (lease: Lease, ttlMs: number) => TE.TaskEither<LockError, Lease>
   /** The lease as the store confirmed it (see `Lock.confirm`); optional. */
   readonly confirm?: (lease: Lease) => TE.TaskEither<LockError, Lease>
+  /** Calls `onExtended` with every lease an extend of this lease's key and token answers, until the returned function is called; optional. */
+  readonly watch?: (lease: Lease, onExtended: (lease: Lease) => void) => () => void
 }
 
 /** The keeper's answer when a lease's validity ran out before a request came back. */
@@ -95,6 +98,8 @@ const EXPIRED = Symbol('expired')
  * while the lease is still valid. A lease answered before its handover claim
  * came back is first confirmed (`lock.confirm`). The signal fires the moment
  * the lease can no longer be proven valid, even while a renewal is in flight.
+ * An extend of the same lease by its holder (through the same lock) is
+ * adopted: renewals then use its TTL, so they never cut it short.
  *
  * @example
  * import { makeLock, keepAlive } from 'leaselock'
@@ -118,8 +123,23 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
   const stopped = new AbortController()
   let current = lease
 
+  /**
+   * The store keeps the TTL of the extend it processed last, which is the one
+   * sent last (one connection, in order): the lease of the latest request is
+   * the one that holds, be it a renewal or the holder's own extend.
+   */
+  const adoptIfLater = (l: Lease): void => {
+    // `lease` itself comes back only from a confirmation with nothing to confirm: no news.
+    if (l !== lease && l.acquiredAt >= current.acquiredAt) current = l
+  }
+  const unwatch = lock.watch?.(lease, adoptIfLater) ?? ((): void => undefined)
+
   const renewDue = (l: Lease): number => l.acquiredAt + (l.validUntil - l.acquiredAt) * fraction
-  const expired = (lastError?: LockError): void => lost.abort(new LeaseLostError(current.key, 'expired', lastError))
+  const lose = (why: LeaseLostError['why'], lastError?: LockError): void => {
+    publish(channels.lost, () => ({ key: current.key, fence: current.fence, why }))
+    lost.abort(new LeaseLostError(current.key, why, lastError))
+  }
+  const expired = (lastError?: LockError): void => lose('expired', lastError)
 
   /** `request`'s answer, or `EXPIRED` the moment the current lease's validity runs out first. */
   const untilExpiry = async <A>(request: Promise<A>): Promise<A | typeof EXPIRED> => {
@@ -138,12 +158,12 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
   const adopt = async (request: Promise<E.Either<LockError, Lease>>): Promise<E.Either<LockError, Lease> | typeof EXPIRED> => {
     const answer = await untilExpiry(request)
     if (answer !== EXPIRED) {
-      if (E.isRight(answer)) current = answer.right
+      if (E.isRight(answer)) adoptIfLater(answer.right)
       return answer
     }
     expired()
     const late = await request
-    if (E.isRight(late)) current = late.right
+    if (E.isRight(late)) adoptIfLater(late.right)
     return EXPIRED
   }
 
@@ -153,7 +173,7 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
       const confirmed = await adopt(lock.confirm(current)())
       if (confirmed === EXPIRED) return
       if (E.isLeft(confirmed)) {
-        if (confirmed.left._tag === 'NotHeld') return lost.abort(new LeaseLostError(current.key, 'refused', confirmed.left))
+        if (confirmed.left._tag === 'NotHeld') return lose('refused', confirmed.left)
         lastError = confirmed.left
       }
     }
@@ -172,7 +192,7 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
         lastError = undefined
         nextRenewal = renewDue(current)
       } else if (renewed.left._tag === 'NotHeld') {
-        return lost.abort(new LeaseLostError(current.key, 'refused', renewed.left))
+        return lose('refused', renewed.left)
       } else {
         lastError = renewed.left
         const after = clock.now()
@@ -180,7 +200,7 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
       }
     }
   }
-  const running = run()
+  const running = run().finally(unwatch)
 
   return {
     signal: lost.signal,

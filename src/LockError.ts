@@ -10,7 +10,7 @@
 /**
  * @example
  * import { InvalidArgument } from 'leaselock'
- * const e: InvalidArgument = { _tag: 'InvalidArgument', message: 'ttlMs must be a positive safe integer (milliseconds), got 0' }
+ * const e: InvalidArgument = { _tag: 'InvalidArgument', message: 'ttlMs must be a safe integer of milliseconds above the drift allowance (1% + 2 ms, so at least 3), got 0' }
  *
  * @since 0.1.0
  */
@@ -21,14 +21,34 @@ export interface InvalidArgument {
 /**
  * @example
  * import { Timeout } from 'leaselock'
- * const e: Timeout = { _tag: 'Timeout', key: 'jobs:nightly', attempts: 3 }
+ * const e: Timeout = { _tag: 'Timeout', key: 'jobs:nightly', attempts: 3, waitedMs: 1_000 }
  *
  * @since 0.1.0
  */
 export interface Timeout {
   readonly _tag: 'Timeout'
   readonly key: string
+  /** Requests sent to take the key. */
   readonly attempts: number
+  /** How long `acquire` waited, in ms. */
+  readonly waitedMs: number
+  /** What the store could tell of the key when the wait ended (stores that can be inspected). */
+  readonly holder?: TimeoutHolder
+}
+
+/**
+ * What a timed-out acquisition learned of the key: how long it stays held,
+ * and how many waiters are queued for it (each when the store can tell).
+ *
+ * @example
+ * import { TimeoutHolder } from 'leaselock'
+ * const seen: TimeoutHolder = { remainingMs: 2_400, waiters: 2 }
+ *
+ * @since 0.3.0
+ */
+export interface TimeoutHolder {
+  readonly remainingMs?: number
+  readonly waiters?: number
 }
 /**
  * @example
@@ -113,6 +133,44 @@ export interface ConfigError {
 }
 
 /**
+ * What one node of a quorum answered, for {@link NoQuorum}'s message.
+ *
+ * @example
+ * import { NodeOutcome } from 'leaselock'
+ * const frozen: NodeOutcome = { node: 'redis 127.0.0.1:6381', outcome: 'no answer, outcome unknown (Redis did not reply within 500 ms)' }
+ *
+ * @since 0.1.0
+ */
+export interface NodeOutcome {
+  /** The node's label (see `Store.label`). */
+  readonly node: string
+  readonly outcome: string
+}
+/**
+ * A quorum operation could not get a majority of its nodes to agree: too
+ * few answered, or their answers split so that neither outcome has a
+ * majority. `nodes` says what each node did, in the order the nodes were given.
+ *
+ * @example
+ * import { NoQuorum } from 'leaselock'
+ * const e: NoQuorum = {
+ *   _tag: 'NoQuorum', key: 'jobs:nightly', operation: 'acquire', quorum: 2,
+ *   nodes: [{ node: 'redis #1', outcome: 'granted' }, { node: 'redis #2', outcome: 'failed (connection refused)' }, { node: 'redis #3', outcome: 'failed (connection refused)' }]
+ * }
+ *
+ * @since 0.1.0
+ */
+export interface NoQuorum {
+  readonly _tag: 'NoQuorum'
+  readonly key: string
+  /** `fence` is the counter round of an acquisition, after a majority granted the key. */
+  readonly operation: 'acquire' | 'release' | 'extend' | 'fence'
+  /** How many nodes had to agree. */
+  readonly quorum: number
+  readonly nodes: ReadonlyArray<NodeOutcome>
+}
+
+/**
  * Everything a lock operation can fail with.
  *
  * @example
@@ -131,6 +189,7 @@ export type LockError =
   | NoConnection
   | ConnectFailed
   | ConfigError
+  | NoQuorum
 
 /**
  * @example
@@ -144,11 +203,20 @@ export const invalidArgument = (message: string): LockError => ({ _tag: 'Invalid
 /**
  * @example
  * import { timeout } from 'leaselock'
- * timeout('jobs:nightly', 3)
+ * timeout('jobs:nightly', 3, 1_000)
  *
  * @since 0.1.0
  */
-export const timeout = (key: string, attempts: number): LockError => ({ _tag: 'Timeout', key, attempts })
+export const timeout = (key: string, attempts: number, waitedMs: number, holder?: TimeoutHolder): LockError =>
+  holder === undefined ? { _tag: 'Timeout', key, attempts, waitedMs } : { _tag: 'Timeout', key, attempts, waitedMs, holder }
+
+const describeHolder = (h: TimeoutHolder | undefined): string => {
+  const parts = [
+    ...(h?.remainingMs === undefined ? [] : [h.remainingMs > 0 ? `held for ${Math.round(h.remainingMs)} ms more` : 'free now']),
+    ...(h?.waiters === undefined ? [] : [`${h.waiters} waiting`])
+  ]
+  return parts.length === 0 ? '' : `; ${parts.join(', ')}`
+}
 
 /**
  * @example
@@ -219,11 +287,32 @@ export const connectFailed = (target: string, cause: unknown): LockError => ({ _
 export const configError = (errors: ReadonlyArray<string>): LockError => ({ _tag: 'ConfigError', errors })
 
 /**
+ * @example
+ * import { noQuorum } from 'leaselock'
+ * noQuorum('jobs:nightly', 'acquire', 2, [{ node: 'redis #1', outcome: 'granted' }])
+ *
+ * @since 0.1.0
+ */
+export const noQuorum = (
+  key: string,
+  operation: NoQuorum['operation'],
+  quorum: number,
+  nodes: ReadonlyArray<NodeOutcome>
+): LockError => ({ _tag: 'NoQuorum', key, operation, quorum, nodes })
+
+const QUORUM_VERBS: Readonly<Record<NoQuorum['operation'], string>> = {
+  acquire: 'Acquiring',
+  release: 'Releasing',
+  extend: 'Extending',
+  fence: 'Fencing'
+}
+
+/**
  * The stable error code of a {@link LockError}, as carried by thrown errors.
  *
  * @example
  * import { code, timeout } from 'leaselock'
- * assert.strictEqual(code(timeout('k', 1)), 'LOCK_TIMEOUT')
+ * assert.strictEqual(code(timeout('k', 1, 0)), 'LOCK_TIMEOUT')
  *
  * @since 0.1.0
  */
@@ -247,6 +336,8 @@ export const code = (e: LockError): string => {
       return 'CONNECT_FAILED'
     case 'ConfigError':
       return 'INVALID_CONFIG'
+    case 'NoQuorum':
+      return 'NO_QUORUM'
   }
 }
 
@@ -258,7 +349,8 @@ const causeMessage = (cause: unknown): string =>
  *
  * @example
  * import { message, timeout } from 'leaselock'
- * assert.strictEqual(message(timeout('k', 1)), 'Acquiring lock k failed on timeout')
+ * assert.strictEqual(message(timeout('k', 3, 1_000)), 'Acquiring lock k failed on timeout (3 attempts in 1000 ms)')
+ * assert.strictEqual(message(timeout('k', 3, 1_000, { remainingMs: 2_400, waiters: 2 })), 'Acquiring lock k failed on timeout (3 attempts in 1000 ms; held for 2400 ms more, 2 waiting)')
  *
  * @since 0.1.0
  */
@@ -267,7 +359,7 @@ export const message = (e: LockError): string => {
     case 'InvalidArgument':
       return e.message
     case 'Timeout':
-      return `Acquiring lock ${e.key} failed on timeout`
+      return `Acquiring lock ${e.key} failed on timeout (${e.attempts} ${e.attempts === 1 ? 'attempt' : 'attempts'} in ${Math.round(e.waitedMs)} ms${describeHolder(e.holder)})`
     case 'NotHeld':
       return `Lock ${e.key} is not held by this lease (it expired or another holder owns it)`
     case 'DriverFailure':
@@ -282,6 +374,8 @@ export const message = (e: LockError): string => {
       return `Cannot connect to ${e.target}: ${causeMessage(e.cause)}`
     case 'ConfigError':
       return `Invalid configuration: ${e.errors.join('; ')}`
+    case 'NoQuorum':
+      return `${QUORUM_VERBS[e.operation]} lock ${e.key} got no majority (${e.quorum} of ${e.nodes.length} nodes needed): ${e.nodes.map((n) => `${n.node}: ${n.outcome}`).join('; ')}`
   }
 }
 
@@ -291,7 +385,7 @@ export const message = (e: LockError): string => {
  *
  * @example
  * import { LockException, timeout } from 'leaselock'
- * const err = new LockException(timeout('k', 1), '123')
+ * const err = new LockException(timeout('k', 1, 0), '123')
  * assert.strictEqual(err.code, 'LOCK_TIMEOUT')
  * assert.strictEqual(err.traceId, '123')
  *

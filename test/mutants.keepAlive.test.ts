@@ -1,4 +1,4 @@
-// Tests written from the mutation run's survivors (see docs/mutation-survivors.md):
+// Tests written from the mutation run's survivors (see the README's Development section):
 // when a keeper renews, retries, confirms, and gives up, measured on a renewer
 // that records the time of every request and answers as told.
 import { test } from 'uvu'

@@ -1,4 +1,4 @@
-// Tests written from the mutation run's survivors (see docs/mutation-survivors.md):
+// Tests written from the mutation run's survivors (see the README's Development section):
 // what the lock gives back, when it leaves a queue, how it answers an abort,
 // and which handovers queued waiting answers early, on stores that record
 // every request and answer as told.
@@ -262,7 +262,7 @@ const triesOn = (clock: ManualClock, script: { enqueue?: Queued; polls?: Queued[
     },
     queue
   }
-  const claims = makeClaims()
+  const claims = makeClaims(clock)
   const tries = queuedTries({ env: envOn(clock), store, queue, claims }, 'k', 1_000, deadline, { confirmed: false })
   return { tries, sent, released, claims }
 }

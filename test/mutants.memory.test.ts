@@ -1,4 +1,4 @@
-// Tests written from the mutation run's survivors (see docs/mutation-survivors.md):
+// Tests written from the mutation run's survivors (see the README's Development section):
 // the memory store's queue, claim TTL, expiry boundary, and what it keeps.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'

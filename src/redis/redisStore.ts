@@ -15,9 +15,21 @@ import { LockError, driverFailure } from '../LockError.js'
 import { Clock, realClock } from '../Clock.js'
 import { randomToken } from '../Environment.js'
 import { makeHandovers } from '../Handovers.js'
+import type { Inspection } from '../Inspection.js'
 import type { Grant, Queued, Store, WaitQueue } from '../Store.js'
 import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey } from './keys.js'
-import { QueueReply, RedisReply, ReplyError, decodeFence, decodeFlag, decodeQueueReply, isNoScript, replyErrorCause } from './RedisReply.js'
+import {
+  InspectReply,
+  QueueReply,
+  RedisReply,
+  ReplyError,
+  decodeFence,
+  decodeFlag,
+  decodeInspectReply,
+  decodeQueueReply,
+  isNoScript,
+  replyErrorCause
+} from './RedisReply.js'
 import {
   Script,
   acquireOrEnqueueScript,
@@ -25,6 +37,7 @@ import {
   evalCommand,
   evalShaCommand,
   extendScript,
+  inspectScript,
   leaveScript,
   pollScript,
   releaseScript
@@ -57,22 +70,27 @@ export type RedisSubscribe = (channel: string, onMessage: (message: string) => v
  * `connectRedis` gives one) lets `redisStore` hand released keys straight to
  * waiters; without it, waiters poll.
  *
- * Any client fits in a few lines. With ioredis:
+ * node-redis (`nodeRedisDriver`, `connectRedis`) and ioredis
+ * (`leaselock/ioredis`) have drivers with deadlines and `subscribe`; any
+ * other client fits in a few lines. With ioredis, minimally (no deadline):
  *
  * @example
- * import Redis, { ReplyError } from 'ioredis'
+ * import { Redis, ReplyError } from 'ioredis'
  * import * as E from 'fp-ts/lib/Either.js'
  * import { driverError, makeLock } from 'leaselock'
  * import { RedisDriver, RedisReply, redisStore } from 'leaselock/redis'
  *
- * const ioredisDriver = (redis: Redis): RedisDriver => ({
+ * const minimalDriver = (redis: Redis): RedisDriver => ({
  *   send: ([command, ...args]) => () =>
- *     redis.call(command, args).then(
+ *     redis.call(command ?? '', args).then(
  *       (reply) => E.right(reply as RedisReply),
  *       (e: unknown) => (e instanceof ReplyError ? E.right(e as Error) : E.left(driverError(e, true)))
  *     )
  * })
- * const lock = makeLock(redisStore(ioredisDriver(new Redis())))
+ * const redis = new Redis({ port: Number(process.env.REDIS_PORT ?? 6379) })
+ * const lock = makeLock(redisStore(minimalDriver(redis)))
+ * assert.strictEqual((await lock.tryAcquire('reports:daily', 1_000)())._tag, 'Right')
+ * redis.disconnect()
  *
  * @since 0.1.0
  */
@@ -151,6 +169,10 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * through the queue-aware script, so a store without a queue still hands over
  * to waiters of other clients.
  *
+ * `inspect` reads the key's TTL, its fencing counter and its live waiters in
+ * one read-only script (see `inspectScript`); a key another key shares its
+ * counter with (`{a}` and `a`) reports the shared counter.
+ *
  * A reply the scripts cannot produce, or an error reply to a script that
  * writes more than one thing (acquire, the queue scripts, release: a script
  * stops at its failing command, after its earlier writes) is a
@@ -161,13 +183,13 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * import { makeLock } from 'leaselock'
  * import { connectRedis, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedis({ url: 'redis://localhost:6379' })()
- * if (connected._tag === 'Right') {
- *   const lock = makeLock(redisStore(connected.right.driver))
- *   const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
- *   if (lease._tag === 'Right') await lock.release(lease.right)()
- *   await connected.right.close()
- * }
+ * const connected = await connectRedis({ host: 'localhost', port: Number(process.env.REDIS_PORT ?? 6379) })()
+ * assert.ok(connected._tag === 'Right')
+ * const lock = makeLock(redisStore(connected.right.driver))
+ * const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
+ * assert.ok(lease._tag === 'Right')
+ * await lock.release(lease.right)()
+ * await connected.right.close()
  *
  * @since 0.1.0
  */
@@ -220,6 +242,14 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
   }
 
   const toGrant = (validityMs: number, fence: bigint): Grant => ({ fence, validityMs, revision: String(fence) })
+
+  const toInspection = (key: string, { pttl, fence, waiters }: InspectReply): Inspection => ({
+    key,
+    held: pttl !== -2,
+    remainingMs: E.right(pttl === -2 ? 0 : pttl === -1 ? Infinity : pttl),
+    fence: E.right(fence),
+    waiters: E.right(waiters)
+  })
 
   /** A script's fencing token as a grant valid for `ttlMs`. */
   const granted = (ttlMs: number, reply: E.Either<LockError, O.Option<bigint>>): E.Either<LockError, O.Option<Grant>> =>
@@ -281,7 +311,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         const first = await acquire(key, token, ttlMs)()
         if (E.isLeft(first)) return first
         if (O.isSome(first.right)) return E.right({ _tag: 'Granted', grant: first.right.value })
-        await listen()
+        // No longer than the wait itself: a subscription still pending then goes on, and meanwhile the waiter polls.
+        const done = new AbortController()
+        await Promise.race([listen(), clock.sleep(waitMs, done.signal)])
+        done.abort()
         return enqueue(key, token, ttlMs, waitMs)
       },
       awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),
@@ -310,6 +343,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         : applied.right
           ? E.right(O.some({ fence: fenceOf(held.revision), validityMs: ttlMs, revision: held.revision }))
           : E.right(O.none)
+    },
+    inspect: (key) => async () => {
+      const read = await onKey(decodeInspectReply, false, inspectScript, key, [])
+      return E.isLeft(read) ? read : E.right(toInspection(key, read.right))
     },
     ...(driver.subscribe === undefined ? {} : { queue: waitQueue(driver.subscribe) })
   }
