@@ -45,7 +45,7 @@ conformance('redis (node-redis)', async () => {
       await server.stop()
     }
   }
-})
+}, { ttlMs: 200, expiryWaitMs: 400, idempotentAcquire: true })
 
 conformance('redis (ioredis driver)', async () => {
   const server = await startRedis()
@@ -59,7 +59,7 @@ conformance('redis (ioredis driver)', async () => {
       await server.stop()
     }
   }
-})
+}, { ttlMs: 200, expiryWaitMs: 400, idempotentAcquire: true })
 
 const S = suite('redis store on a real server')
 let server: RedisServer

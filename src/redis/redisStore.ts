@@ -11,12 +11,12 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import type { Driver, DriverError } from '../Driver.js'
-import { LockError, driverFailure } from '../LockError.js'
+import { LockError, driverFailure, invalidArgument, notReplicated } from '../LockError.js'
 import { Clock, realClock } from '../Clock.js'
 import { randomToken } from '../Environment.js'
 import type { Grant, Store, WaitQueue } from '../Store.js'
 import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey } from './keys.js'
-import { RedisReply, ReplyError, decodeFence, decodeFlag, isNoScript, replyErrorCause } from './RedisReply.js'
+import { RedisReply, ReplyError, decodeFence, decodeFlag, isNoScript, isRefusal, replyErrorCause } from './RedisReply.js'
 import {
   Script,
   acquireOrEnqueueScript,
@@ -49,6 +49,29 @@ import {
 export type RedisSubscribe = (channel: string, onMessage: (message: string) => void) => TE.TaskEither<DriverError, void>
 
 /**
+ * How a driver runs a command and, right behind it on the same connection,
+ * `WAIT replicas timeoutMs`: it answers both replies (the command's, then
+ * WAIT's: the number of replicas that acknowledged every write made so far
+ * on that connection). Both must travel on one connection, because WAIT
+ * counts the writes of its own connection only: a WAIT sent on another
+ * connection (a reconnection in between, another node) acknowledges nothing
+ * of ours, and would answer at once. The deadline is the driver's command
+ * deadline plus `timeoutMs`.
+ *
+ * @example
+ * import * as TE from 'fp-ts/lib/TaskEither.js'
+ * import { RedisSendAndWait } from 'leaselock/redis'
+ * const noReplicas: RedisSendAndWait = () => TE.right(['OK', 0])
+ *
+ * @since 0.1.0
+ */
+export type RedisSendAndWait = (
+  command: ReadonlyArray<string>,
+  replicas: number,
+  timeoutMs: number
+) => TE.TaskEither<DriverError, readonly [RedisReply, RedisReply]>
+
+/**
  * A driver for Redis: sends one argument vector, answers one {@link RedisReply}.
  * An error reply from the server is a `Right` holding an `Error`; a `Left` is a
  * transport failure (with `indeterminate` telling whether the command may have
@@ -78,6 +101,13 @@ export type RedisSubscribe = (channel: string, onMessage: (message: string) => v
 export interface RedisDriver extends Driver<ReadonlyArray<string>, RedisReply> {
   /** Pub/sub, for wake-on-release; optional. */
   readonly subscribe?: RedisSubscribe
+  /**
+   * A command and `WAIT` on one connection (see {@link RedisSendAndWait}), for
+   * `syncReplicas`; optional. Without it the store sends the two one after the
+   * other with `send`, which is right only for a driver that sends every
+   * command over one connection (a single client without reconnection).
+   */
+  readonly sendAndWait?: RedisSendAndWait
 }
 
 /**
@@ -119,7 +149,66 @@ export interface RedisStoreOptions {
   readonly channel?: string
   /** The clock `awaitHandoff` waits on ({@link realClock} by default). */
   readonly clock?: Clock
+  /**
+   * How many replicas must acknowledge each write that takes or keeps a key —
+   * an acquire, an extend, a handover claim — before it counts (default 0:
+   * none, no `WAIT` is sent). After each such script the store sends `WAIT
+   * syncReplicas syncTimeoutMs` on the same connection (see
+   * {@link RedisSendAndWait}); a grant or extend that fewer replicas
+   * acknowledge in time is given back (the key is released by its token) and
+   * answered `NotReplicated` (code `NOT_REPLICATED`). A handover is then
+   * always claimed before the lease is answered. What this adds on failover:
+   * a lease is answered only once its key and fencing counter are on
+   * `syncReplicas` replicas, so promoting one of them keeps the lock and the
+   * counter; promoting a replica that had not acknowledged can still lose
+   * both (Redis replication stays asynchronous). A bad value makes every call
+   * fail with `InvalidArgument` before any I/O.
+   */
+  readonly syncReplicas?: number
+  /**
+   * How long each `WAIT` waits for the acknowledgements, in ms (1 or more;
+   * {@link DEFAULT_SYNC_TIMEOUT_MS} by default). It counts against the lease,
+   * whose validity is measured from the moment the script was sent, and it
+   * holds up the commands behind it on the same connection.
+   */
+  readonly syncTimeoutMs?: number
 }
+
+/**
+ * The default time `WAIT` waits for replicas when a store syncs them, in ms
+ * (see {@link RedisStoreOptions}).
+ *
+ * @example
+ * import { DEFAULT_SYNC_TIMEOUT_MS } from 'leaselock/redis'
+ * assert.strictEqual(DEFAULT_SYNC_TIMEOUT_MS, 500)
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_SYNC_TIMEOUT_MS = 500
+
+/** The longest delay a Node.js timer honours: a WAIT timeout must stay within the driver's deadline. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/** What is wrong with the replication options, as an `InvalidArgument`; `undefined` when nothing is. */
+const checkSyncOptions = (options: RedisStoreOptions): LockError | undefined => {
+  const { syncReplicas, syncTimeoutMs } = options
+  if (syncReplicas !== undefined && !(Number.isSafeInteger(syncReplicas) && syncReplicas >= 0))
+    return invalidArgument(`syncReplicas must be a non-negative integer, got ${String(syncReplicas)}`)
+  if (syncTimeoutMs !== undefined && !(Number.isSafeInteger(syncTimeoutMs) && syncTimeoutMs >= 1 && syncTimeoutMs <= MAX_TIMER_MS))
+    return invalidArgument(`syncTimeoutMs must be a whole number of milliseconds in 1..${MAX_TIMER_MS}, got ${String(syncTimeoutMs)}`)
+  return undefined
+}
+
+/** WAIT's reply as a count: anything but a non-negative integer (an error reply) counts as no acknowledgement. */
+const acknowledgements = (reply: RedisReply): number =>
+  typeof reply === 'number' && Number.isSafeInteger(reply) && reply >= 0 ? reply : typeof reply === 'bigint' && reply >= 0n ? Number(reply) : 0
+
+/** Whether a decoded script reply says the key is ours now: a fencing token (`some`) or `true` (extended). */
+const tookKey = (decoded: unknown): boolean =>
+  decoded === true || (typeof decoded === 'object' && decoded !== null && (decoded as { readonly _tag?: unknown })._tag === 'Some')
+
+/** The scripts after which the key may be ours: with `syncReplicas`, each is followed by WAIT. */
+const TAKES_KEY: ReadonlySet<Script> = new Set([acquireScript, acquireOrEnqueueScript, pollScript, extendScript])
 
 const fenceOf = (revision: string): bigint => (/^[0-9]{1,19}$/.test(revision) ? BigInt(revision) : 0n)
 
@@ -177,6 +266,17 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
   const claimMs =
     options.claimMs !== undefined && Number.isSafeInteger(options.claimMs) && options.claimMs > 0 ? options.claimMs : DEFAULT_CLAIM_MS
   const claim = String(claimMs)
+  const badOptions = checkSyncOptions(options)
+  const syncReplicas = options.syncReplicas ?? 0
+  const syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS
+  const sendAndWait: RedisSendAndWait =
+    driver.sendAndWait ??
+    ((command, replicas, timeoutMs) => async () => {
+      const reply = await driver.send(command)()
+      if (E.isLeft(reply)) return reply
+      const acknowledged = await driver.send(['WAIT', String(replicas), String(timeoutMs)])()
+      return E.isLeft(acknowledged) ? acknowledged : E.right([reply.right, acknowledged.right] as const)
+    })
 
   // The per-command paths use plain async code over Either values: fp-ts's
   // pipeable combinators copy their arguments on every call, which measured as a
@@ -189,6 +289,57 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     return noScript ? driver.send(evalCommand(s, keys, args))() : first
   }
 
+  /** EVALSHA then WAIT on one connection, and EVAL then WAIT once if the server answers NOSCRIPT. */
+  const runAndWait = async (
+    s: Script,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ): Promise<E.Either<DriverError, readonly [RedisReply, RedisReply]>> => {
+    const first = await sendAndWait(evalShaCommand(s, keys, args), syncReplicas, syncTimeoutMs)()
+    const noScript = E.isLeft(first) ? isNoScript(first.left.cause) : isNoScript(first.right[0])
+    return noScript ? sendAndWait(evalCommand(s, keys, args), syncReplicas, syncTimeoutMs)() : first
+  }
+
+  /**
+   * Decodes a script's reply; an error reply is a `DriverFailure` on `key`,
+   * indeterminate for a script that takes the key (it may have written before
+   * failing) unless the server refused to run it at all (see `isRefusal`).
+   */
+  const decodeOn = <A>(
+    key: string,
+    decode: (reply: unknown) => E.Either<ReplyError, A>,
+    indeterminateOnErrorReply: boolean,
+    reply: RedisReply
+  ): E.Either<LockError, A> => {
+    const decoded = decode(reply)
+    if (E.isRight(decoded)) return decoded
+    const why = decoded.left
+    const indeterminate = why._tag === 'UnexpectedReply' || (indeterminateOnErrorReply && !isRefusal(why.error))
+    return E.left(driverFailure(key, replyErrorCause(why), indeterminate))
+  }
+
+  /**
+   * With `syncReplicas`, a script that may take the key runs with WAIT behind
+   * it; if it took the key (`args[0]` is always the token) and too few
+   * replicas acknowledged, the key is given back before answering `NotReplicated`.
+   */
+  const callAndWait = async <A>(
+    key: string,
+    decode: (reply: unknown) => E.Either<ReplyError, A>,
+    s: Script,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ): Promise<E.Either<LockError, A>> => {
+    const replies = await runAndWait(s, keys, args)
+    if (E.isLeft(replies)) return E.left(driverFailure(key, replies.left.cause, replies.left.indeterminate))
+    const decoded = decodeOn(key, decode, true, replies.right[0])
+    if (E.isLeft(decoded) || !tookKey(decoded.right)) return decoded
+    const acknowledged = acknowledgements(replies.right[1])
+    if (acknowledged >= syncReplicas) return decoded
+    await releaseHeld({ key, token: args[0]! })
+    return E.left(notReplicated(key, syncReplicas, acknowledged))
+  }
+
   /** Runs a script and decodes its reply; a transport failure or an error reply is a `DriverFailure` on `key`. */
   const call = async <A>(
     key: string,
@@ -198,12 +349,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string>
   ): Promise<E.Either<LockError, A>> => {
+    if (syncReplicas > 0 && TAKES_KEY.has(s)) return callAndWait(key, decode, s, keys, args)
     const reply = await run(s, keys, args)
     if (E.isLeft(reply)) return E.left(driverFailure(key, reply.left.cause, reply.left.indeterminate))
-    const decoded = decode(reply.right)
-    return E.isRight(decoded)
-      ? decoded
-      : E.left(driverFailure(key, replyErrorCause(decoded.left), decoded.left._tag === 'UnexpectedReply' || indeterminateOnErrorReply))
+    return decodeOn(key, decode, indeterminateOnErrorReply, reply.right)
   }
 
   /** Runs a script over the key, its counter and its queue. */
@@ -228,6 +377,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     E.isRight(reply) && O.isSome(reply.right)
       ? E.right(O.some(toGrant(ttlMs, reply.right.value)))
       : (reply as E.Either<LockError, O.Option<never>>)
+
+  /** Frees the key if it holds this token, handing it to the first waiter (the store's `release`). */
+  const releaseHeld = (held: { readonly key: string; readonly token: string }): Promise<E.Either<LockError, boolean>> =>
+    onKey(decodeFlag, false, releaseScript, held.key, [held.token, claim])
 
   const acquire: Store['acquire'] = (key, token, ttlMs) => async () => {
     const counter = fenceKey(key)
@@ -302,10 +455,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
 
   return {
     name: 'redis',
-    checkKey: checkRedisKey(options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES),
+    checkKey: badOptions === undefined ? checkRedisKey(options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES) : () => E.left(badOptions),
     checkTtl: E.right,
     acquire,
-    release: (held) => () => onKey(decodeFlag, false, releaseScript, held.key, [held.token, claim]),
+    release: (held) => () => releaseHeld(held),
     extend: (held, ttlMs) => async () => {
       const applied = await call(held.key, decodeFlag, false, extendScript, [held.key], [held.token, String(ttlMs)])
       return E.isLeft(applied)

@@ -42,7 +42,15 @@ export const script = (source: string): Script => ({
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter; `ARGV[1]` token, `ARGV[2]` TTL in ms.
  * Sets the key only if it is free (`SET NX PX`) and, only then, increments the
  * counter and returns its value as a decimal string (exact beyond 2^53, where
- * a Lua number would round). Returns nil when the key is held.
+ * a Lua number would round). Returns nil when the key is held by another token.
+ *
+ * Idempotent for its token: a client may send it again after a failover or a
+ * lost reply (node-redis's Sentinel client does), and when the key already
+ * holds the token, the script answers the grant it won — the counter's value,
+ * which nothing else increments for this key while the key is ours — and
+ * leaves the key as the first run set it (its TTL counts from that run, which
+ * came after the request was first sent, so the lease stays within it). A key
+ * of another type is held by someone else (`pcall`: no `WRONGTYPE` error).
  *
  * @example
  * import { acquireScript } from 'leaselock/redis'
@@ -55,6 +63,7 @@ export const acquireScript: Script = script(
   redis.call('INCR', KEYS[2])
   return redis.call('GET', KEYS[2])
 end
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('GET', KEYS[2]) or redis.call('INCR', KEYS[2]) end
 return false`
 )
 
