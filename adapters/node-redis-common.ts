@@ -291,3 +291,37 @@ export const checkOptions = (options: unknown, rules: ReadonlyArray<OptionRule>,
   }
   return errors
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Sends a command (through `attempt`, given the time left) again while its
+ * reply says the cluster cannot serve it yet (`busy`: `TRYAGAIN`,
+ * `CLUSTERDOWN`, …: the command did not run), waiting 10 ms, then twice as
+ * long each time up to 100 ms, within `timeoutMs` in all. When no time is
+ * left for another try, the last such reply becomes a determinate
+ * `DriverError` (the command never ran).
+ *
+ * @example
+ * import * as E from 'fp-ts/lib/Either.js'
+ * import { isTryAgain } from 'leaselock/redis'
+ * import { untilServed } from './node-redis-common.js'
+ * const r = await untilServed(100, async () => E.right(new Error('CLUSTERDOWN The cluster is down')), isTryAgain, (reply) => reply)
+ * assert.ok(r._tag === 'Left' && !r.left.indeterminate)
+ *
+ * @since 0.1.0
+ */
+export const untilServed = async <A>(
+  timeoutMs: number,
+  attempt: (remainingMs: number) => Promise<E.Either<DriverError, A>>,
+  busy: (reply: RedisReply) => boolean,
+  replyOf: (a: A) => RedisReply
+): Promise<E.Either<DriverError, A>> => {
+  const deadline = performance.now() + timeoutMs
+  for (let delay = 10; ; delay = Math.min(2 * delay, 100)) {
+    const result = await attempt(Math.max(1, Math.round(deadline - performance.now())))
+    if (E.isLeft(result) || !busy(replyOf(result.right))) return result
+    if (deadline - performance.now() <= delay) return E.left(driverError(replyOf(result.right), false))
+    await sleep(delay)
+  }
+}

@@ -102,6 +102,15 @@ export interface RedisDriver extends Driver<ReadonlyArray<string>, RedisReply> {
   /** Pub/sub, for wake-on-release; optional. */
   readonly subscribe?: RedisSubscribe
   /**
+   * Sharded pub/sub (`SSUBSCRIBE`), for wake-on-release on a Redis Cluster;
+   * optional, and preferred to `subscribe` when both are there. A driver that
+   * offers it promises that a channel named with a hash tag lives on the
+   * master of that tag's slot: the store then wakes waiters with `SPUBLISH`
+   * on a channel in the lock key's slot (see `slotChannel`), subscribing once
+   * per slot its waiters wait in.
+   */
+  readonly sSubscribe?: RedisSubscribe
+  /**
    * A command and `WAIT` on one connection (see {@link RedisSendAndWait}), for
    * `syncReplicas`; optional. Without it the store sends the two one after the
    * other with `send`, which is right only for a driver that sends every

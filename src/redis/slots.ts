@@ -99,3 +99,23 @@ export const slotTag = (slot: number): string => (tags ??= buildTags())[slot]!
  * @since 0.1.0
  */
 export const slotChannel = (key: string, channel: string): string => `{${slotTag(keySlot(key))}}${channel}`
+
+const SCRIPT_COMMANDS: ReadonlySet<string> = new Set(['EVAL', 'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'FCALL', 'FCALL_RO'])
+
+/**
+ * The key a cluster client routes a command by: the first declared key of a
+ * script (`EVALSHA sha numkeys key…`), none for a script without keys, and
+ * otherwise the first argument (`GET key`, `SET key …`). A command whose first
+ * argument is no key (`PING`, `CLUSTER INFO`) lands on some node: fine for
+ * commands any node answers.
+ *
+ * @example
+ * import { commandKey } from 'leaselock/redis'
+ * assert.strictEqual(commandKey(['EVALSHA', 'abc', '2', 'k', '{k}:fence', 'tok']), 'k')
+ * assert.strictEqual(commandKey(['EVAL', 'return 1', '0']), undefined)
+ * assert.strictEqual(commandKey(['GET', 'k']), 'k')
+ *
+ * @since 0.1.0
+ */
+export const commandKey = (command: ReadonlyArray<string>): string | undefined =>
+  SCRIPT_COMMANDS.has((command[0] ?? '').toUpperCase()) ? (Number(command[2]) > 0 ? command[3] : undefined) : command[1]
