@@ -1,7 +1,10 @@
 /**
  * An in-process store with the servers' semantics: TTL expiry on an injected
- * clock, compare-and-delete, compare-and-extend, fencing tokens. The embedded
- * default for a single process, and the fake the property tests run against.
+ * clock, compare-and-delete, compare-and-extend, fencing tokens, and a FIFO
+ * wait queue whose handovers reach waiters as notifications, like Redis
+ * pub/sub. The embedded default for a single process, and the model the
+ * property tests run against (they can delay, drop or repeat notifications,
+ * and run clients with different settings over the same data).
  *
  * @since 0.1.0
  */
@@ -9,7 +12,8 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import { Clock, realClock } from '../src/Clock.js'
-import type { Grant, Store, WaitQueue } from '../src/Store.js'
+import { makeHandovers } from '../src/Handovers.js'
+import type { Grant, Queued, Store, WaitQueue } from '../src/Store.js'
 
 /** A synchronous step as a TaskEither, without the combinator overhead of `TE.fromIO` on the hot path. */
 const sync =
@@ -23,13 +27,43 @@ interface Entry {
   expiresAt: number
 }
 
-interface Waiter {
+/** A waiter's place in a key's queue (the "server" side). */
+interface QueueEntry {
   readonly token: string
   readonly deadline: number
-  /** Set when the key was handed to this waiter. */
-  handed?: Grant
-  /** Wakes the waiter's `awaitHandoff`, when one is pending. */
-  wake?: (grant: Grant) => void
+  /** The claim TTL the waiter's own client asked for. */
+  readonly claimMs: number
+  /** Sends the handover notification to the waiter's client. */
+  readonly notify: (fence: bigint, claimMs: number) => void
+}
+
+/** The data every client of one memory store shares: what a server holds. */
+interface Shared {
+  readonly clock: Clock
+  readonly entries: Map<string, Entry>
+  readonly queues: Map<string, Array<QueueEntry>>
+  lastFence: bigint
+  sweepAt: number
+}
+
+/**
+ * @example
+ * import { MemoryClientOptions } from 'leaselock/memory'
+ * const options: MemoryClientOptions = { claimMs: 500 }
+ *
+ * @since 0.2.0
+ */
+export interface MemoryClientOptions {
+  /** Hand a released key straight to the first waiter (FIFO) instead of letting waiters poll; default `true`. */
+  readonly handoff?: boolean
+  /** TTL of a key handed to one of this client's waiters until it claims it, in ms (default 1000). */
+  readonly claimMs?: number
+  /**
+   * Carries each handover notification to this client: `deliver(notify)`
+   * must call `notify` (at once by default). A model can delay it, drop it
+   * or call it twice, as a network may.
+   */
+  readonly deliver?: (notify: () => void) => void
 }
 
 /**
@@ -40,17 +74,29 @@ interface Waiter {
  *
  * @since 0.1.0
  */
-export interface MemoryStoreOptions {
+export interface MemoryStoreOptions extends MemoryClientOptions {
   /** The clock TTLs run on; the real monotonic clock by default. */
   readonly clock?: Clock
-  /** Hand a released key straight to the first waiter (FIFO) instead of letting waiters poll; default `true`. */
-  readonly handoff?: boolean
-  /** TTL of a handed-over key until its new holder claims it, in ms (default 1000). */
-  readonly claimMs?: number
 }
 
 /**
- * A memory store, plus `size()` (live keys) for tests and diagnostics.
+ * What a memory store holds for a key: for tests and diagnostics.
+ *
+ * @example
+ * import { MemoryHolder } from 'leaselock/memory'
+ * const describe = (h: MemoryHolder) => `${h.token} until ${h.expiresAt} (fence ${h.fence})`
+ *
+ * @since 0.2.0
+ */
+export interface MemoryHolder {
+  readonly token: string
+  readonly fence: bigint
+  readonly expiresAt: number
+}
+
+/**
+ * A memory store, plus `size()` (live keys), `holder(key)`, `queued(key)` and
+ * `client()` for tests and diagnostics.
  *
  * @example
  * import { memoryStore } from 'leaselock/memory'
@@ -60,38 +106,27 @@ export interface MemoryStoreOptions {
  * @since 0.1.0
  */
 export interface MemoryStore extends Store {
+  /** How many keys are held now. */
   readonly size: () => number
+  /** Who holds `key` now, if anyone. */
+  readonly holder: (key: string) => O.Option<MemoryHolder>
+  /** The tokens queued for `key`, first first (deadlines not checked). */
+  readonly queued: (key: string) => ReadonlyArray<string>
+  /** Another client of the same data, with settings of its own (like a second process on one server). */
+  readonly client: (options?: MemoryClientOptions) => MemoryStore
 }
 
-/**
- * Creates an empty store. Fencing tokens come from one counter shared by all
- * keys, so they grow per key too, and nothing is kept for a key once it expires.
- * Expired entries are dropped when touched, and swept whenever the map doubles.
- * Waiters queue per key and a release hands the key to the first live one.
- *
- * @example
- * import { makeLock } from 'leaselock'
- * import { memoryStore } from 'leaselock/memory'
- *
- * const lock = makeLock(memoryStore())
- * const first = await lock.tryAcquire('cache:rebuild', 5_000)()
- * const second = await lock.tryAcquire('cache:rebuild', 5_000)()
- * assert.ok(first._tag === 'Right' && first.right._tag === 'Some')
- * assert.ok(second._tag === 'Right' && second.right._tag === 'None')
- *
- * @since 0.1.0
- */
-export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
-  const clock = options.clock ?? realClock
-  const claimMs = options.claimMs ?? 1_000
-  const entries = new Map<string, Entry>()
-  const queues = new Map<string, Array<Waiter>>()
-  let lastFence = 0n
-  let sweepAt = 1024
+const DEFAULT_CLAIM_MS = 1_000
+
+const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => {
+  const { clock, entries, queues } = shared
+  const claimMs = options.claimMs !== undefined && Number.isSafeInteger(options.claimMs) && options.claimMs > 0 ? options.claimMs : DEFAULT_CLAIM_MS
+  const deliver = options.deliver ?? ((notify: () => void) => notify())
+  const waiters = makeHandovers(clock)
 
   const sweep = (now: number): void => {
     for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
-    sweepAt = Math.max(1024, entries.size * 2)
+    shared.sweepAt = Math.max(1024, entries.size * 2)
   }
 
   const live = (key: string): Entry | undefined => {
@@ -111,12 +146,14 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
 
   const take = (key: string, token: string, ttlMs: number): Grant => {
     const now = clock.now()
-    if (entries.size >= sweepAt) sweep(now)
-    lastFence += 1n
-    const entry: Entry = { token, fence: lastFence, expiresAt: now + ttlMs }
+    if (entries.size >= shared.sweepAt) sweep(now)
+    shared.lastFence += 1n
+    const entry: Entry = { token, fence: shared.lastFence, expiresAt: now + ttlMs }
     entries.set(key, entry)
     return grant(entry, ttlMs)
   }
+
+  const queued = (key: string, token: string): boolean => queues.get(key)?.some((w) => w.token === token) === true
 
   const dequeue = (key: string, token: string): void => {
     const queue = queues.get(key)
@@ -126,63 +163,71 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
     else queues.set(key, rest)
   }
 
-  /** Frees a key we hold: to the first waiter still within its deadline, or to nobody. */
+  /** Frees a key we hold: to the first waiter still within its deadline (for its claim TTL), or to nobody. */
   const passOn = (key: string): void => {
     entries.delete(key)
     const queue = queues.get(key)
     if (queue === undefined) return
-    for (let waiter = queue.shift(); waiter !== undefined; waiter = queue.shift()) {
-      if (waiter.deadline <= clock.now()) continue
-      waiter.handed = take(key, waiter.token, claimMs)
-      waiter.wake?.(waiter.handed)
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      if (next.deadline <= clock.now()) continue
+      const handed = take(key, next.token, next.claimMs)
+      next.notify(handed.fence, next.claimMs)
       break
     }
     if (queue.length === 0) queues.delete(key)
   }
 
+  /** This client's side of a notification: remember the newest live handover and wake its waiter. */
+  const notifier =
+    (token: string) =>
+    (fence: bigint, claim: number): void =>
+      deliver(() => waiters.notify(token, { fence, validityMs: claim, revision: '' }))
+
+  const enqueue = (key: string, token: string, waitMs: number, atHead: boolean): void => {
+    const entry: QueueEntry = { token, deadline: clock.now() + waitMs, claimMs, notify: notifier(token) }
+    const queue = queues.get(key) ?? []
+    if (atHead) queue.unshift(entry)
+    else queue.push(entry)
+    queues.set(key, queue)
+    waiters.register(token)
+  }
+
+  const granted = (key: string, token: string, g: Grant): Queued => {
+    waiters.forget(token)
+    dequeue(key, token)
+    return { _tag: 'Granted', grant: g }
+  }
+
+  const waiting = (): Queued => ({ _tag: 'Waiting', seen: shared.lastFence })
+
   const queue: WaitQueue = {
     acquireOrEnqueue: (key, token, ttlMs, waitMs) =>
       sync(() => {
-        if (live(key) === undefined) return O.some(take(key, token, ttlMs))
-        const waiters = queues.get(key) ?? []
-        waiters.push({ token, deadline: clock.now() + waitMs })
-        queues.set(key, waiters)
-        return O.none
+        if (live(key) === undefined) return granted(key, token, take(key, token, ttlMs))
+        enqueue(key, token, waitMs, false)
+        return waiting()
       }),
-    awaitHandoff: async (key, token, ms, signal) => {
-      const waiter = queues.get(key)?.find((w) => w.token === token)
-      const handed = waiter === undefined ? ours(key, token) : undefined
-      if (handed !== undefined) return O.some(grant(handed, handed.expiresAt - clock.now()))
-      if (waiter === undefined) return clock.sleep(ms, signal).then(() => O.none)
-      const done = new AbortController()
-      const woken = new Promise<O.Option<Grant>>((resolve) => (waiter.wake = (g) => resolve(O.some(g))))
-      const slept = clock
-        .sleep(ms, signal === undefined ? done.signal : AbortSignal.any([signal, done.signal]))
-        .then(() => O.none)
-      const result = await Promise.race([woken, slept])
-      done.abort()
-      delete waiter.wake
-      return result
-    },
-    poll: (key, token, ttlMs) =>
+    awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),
+    poll: (key, token, ttlMs, waitMs) =>
       sync(() => {
         const mine = ours(key, token)
         if (mine !== undefined) {
           mine.expiresAt = clock.now() + ttlMs
-          return O.some(grant(mine, ttlMs))
+          return granted(key, token, grant(mine, ttlMs))
         }
-        if (live(key) !== undefined) return O.none
-        dequeue(key, token)
-        return O.some(take(key, token, ttlMs))
+        if (live(key) === undefined) return granted(key, token, take(key, token, ttlMs))
+        if (!queued(key, token)) enqueue(key, token, waitMs, true)
+        return waiting()
       }),
     leave: (key, token) =>
       sync(() => {
+        waiters.forget(token)
         dequeue(key, token)
         if (ours(key, token) !== undefined) passOn(key)
       })
   }
 
-  return {
+  const store: MemoryStore = {
     name: 'memory',
     checkKey: E.right,
     checkTtl: E.right,
@@ -204,6 +249,38 @@ export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore => {
     size: () => {
       sweep(clock.now())
       return entries.size
-    }
+    },
+    holder: (key) => {
+      const entry = live(key)
+      return entry === undefined ? O.none : O.some({ token: entry.token, fence: entry.fence, expiresAt: entry.expiresAt })
+    },
+    queued: (key) => (queues.get(key) ?? []).map((w) => w.token),
+    client: (more = {}) => clientOf(shared, more)
   }
+  return store
 }
+
+/**
+ * Creates an empty store. Fencing tokens come from one counter shared by all
+ * keys, so they grow per key too, and nothing is kept for a key once it expires.
+ * Expired entries are dropped when touched, and swept whenever the map doubles.
+ * Waiters queue per key and a release hands the key to the first live one,
+ * set to its token for its client's claim TTL, and notifies it through its
+ * client's `deliver`. A waiter whose notification never came finds the key
+ * when it polls (and is put back at the head of the queue if the handover
+ * lapsed meanwhile).
+ *
+ * @example
+ * import { makeLock } from 'leaselock'
+ * import { memoryStore } from 'leaselock/memory'
+ *
+ * const lock = makeLock(memoryStore())
+ * const first = await lock.tryAcquire('cache:rebuild', 5_000)()
+ * const second = await lock.tryAcquire('cache:rebuild', 5_000)()
+ * assert.ok(first._tag === 'Right' && first.right._tag === 'Some')
+ * assert.ok(second._tag === 'Right' && second.right._tag === 'None')
+ *
+ * @since 0.1.0
+ */
+export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore =>
+  clientOf({ clock: options.clock ?? realClock, entries: new Map(), queues: new Map(), lastFence: 0n, sweepAt: 1024 }, options)

@@ -116,6 +116,27 @@ export class ManualClock implements Clock {
     if (ms > 0) this.t += ms
     for (const waiter of [...this.waiters]) if (waiter.at <= this.t) waiter.wake()
   }
+  /**
+   * Moves time to the earliest pending sleep's deadline and wakes every
+   * sleeper due then: one step of a discrete-event simulation, run when
+   * nothing else can happen. `false` when no sleep is pending.
+   *
+   * @example
+   * import { ManualClock } from 'leaselock'
+   * const clock = new ManualClock()
+   * const woke = clock.sleep(250)
+   * assert.ok(clock.advanceToNext())
+   * await woke
+   * assert.strictEqual(clock.now(), 250)
+   * assert.ok(!clock.advanceToNext())
+   */
+  advanceToNext(): boolean {
+    let next = Infinity
+    for (const waiter of this.waiters) next = Math.min(next, waiter.at)
+    if (next === Infinity) return false
+    this.advance(next - this.t)
+    return true
+  }
   /** How many sleeps are pending. */
   pending(): number {
     return this.waiters.size

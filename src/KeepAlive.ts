@@ -82,12 +82,19 @@ export interface KeepAlive {
 export interface Renewer {
   readonly env: Environment
   readonly extend: (lease: Lease, ttlMs: number) => TE.TaskEither<LockError, Lease>
+  /** The lease as the store confirmed it (see `Lock.confirm`); optional. */
+  readonly confirm?: (lease: Lease) => TE.TaskEither<LockError, Lease>
 }
+
+/** The keeper's answer when a lease's validity ran out before a request came back. */
+const EXPIRED = Symbol('expired')
 
 /**
  * Starts keeping `lease` alive: it is extended to its full TTL each time
  * `renewFraction` of its validity has passed; a failed renewal is retried
- * while the lease is still valid.
+ * while the lease is still valid. A lease answered before its handover claim
+ * came back is first confirmed (`lock.confirm`). The signal fires the moment
+ * the lease can no longer be proven valid, even while a renewal is in flight.
  *
  * @example
  * import { makeLock, keepAlive } from 'leaselock'
@@ -112,20 +119,56 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
   let current = lease
 
   const renewDue = (l: Lease): number => l.acquiredAt + (l.validUntil - l.acquiredAt) * fraction
+  const expired = (lastError?: LockError): void => lost.abort(new LeaseLostError(current.key, 'expired', lastError))
+
+  /** `request`'s answer, or `EXPIRED` the moment the current lease's validity runs out first. */
+  const untilExpiry = async <A>(request: Promise<A>): Promise<A | typeof EXPIRED> => {
+    const done = new AbortController()
+    const timer = clock.sleep(current.validUntil - clock.now(), done.signal).then((): typeof EXPIRED => EXPIRED)
+    const first = await Promise.race<A | typeof EXPIRED>([request, timer])
+    done.abort()
+    return first
+  }
+
+  /**
+   * Sends `request` (an extend or a confirmation) and adopts the lease it
+   * answers. If the lease expires first, the signal fires then, and the late
+   * answer is still adopted (so `stop()` releases the latest revision).
+   */
+  const adopt = async (request: Promise<E.Either<LockError, Lease>>): Promise<E.Either<LockError, Lease> | typeof EXPIRED> => {
+    const answer = await untilExpiry(request)
+    if (answer !== EXPIRED) {
+      if (E.isRight(answer)) current = answer.right
+      return answer
+    }
+    expired()
+    const late = await request
+    if (E.isRight(late)) current = late.right
+    return EXPIRED
+  }
 
   const run = async (): Promise<void> => {
-    let nextRenewal = autoRenew ? renewDue(current) : Infinity
     let lastError: LockError | undefined
+    if (lock.confirm !== undefined) {
+      const confirmed = await adopt(lock.confirm(current)())
+      if (confirmed === EXPIRED) return
+      if (E.isLeft(confirmed)) {
+        if (confirmed.left._tag === 'NotHeld') return lost.abort(new LeaseLostError(current.key, 'refused', confirmed.left))
+        lastError = confirmed.left
+      }
+    }
+    if (clock.now() >= current.validUntil) return expired(lastError)
+    let nextRenewal = autoRenew ? renewDue(current) : Infinity
     while (!stopped.signal.aborted) {
       const now = clock.now()
-      if (now >= current.validUntil) return lost.abort(new LeaseLostError(current.key, 'expired', lastError))
+      if (now >= current.validUntil) return expired(lastError)
       await clock.sleep(Math.min(nextRenewal, current.validUntil) - now, stopped.signal)
       if (stopped.signal.aborted) return
-      if (clock.now() >= current.validUntil) return lost.abort(new LeaseLostError(current.key, 'expired', lastError))
+      if (clock.now() >= current.validUntil) return expired(lastError)
       if (clock.now() < nextRenewal) continue
-      const renewed = await lock.extend(current, current.ttlMs)()
+      const renewed = await adopt(lock.extend(current, current.ttlMs)())
+      if (renewed === EXPIRED) return
       if (E.isRight(renewed)) {
-        current = renewed.right
         lastError = undefined
         nextRenewal = renewDue(current)
       } else if (renewed.left._tag === 'NotHeld') {

@@ -8,12 +8,15 @@
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
+import { makeClaims } from './Claims.js'
 import { Environment, liveEnvironment } from './Environment.js'
 import { Lease, fromGrant } from './Lease.js'
 import { LockError, aborted, notHeld, timeout } from './LockError.js'
 import { keepAlive, KeepAliveOptions } from './KeepAlive.js'
+import { queuedTries } from './QueuedWait.js'
 import { RetryPolicy, defaultRetryPolicy, defaultRetryStatus, nextRetryStatus } from './RetryPolicy.js'
-import type { Grant, Store, WaitQueue } from './Store.js'
+import type { Store } from './Store.js'
+import { Tries, TryResult, leaseOf } from './Tries.js'
 import { validateKey, validateTimeout, validateTtl } from './validate.js'
 
 /**
@@ -42,6 +45,12 @@ export interface AcquireOptions {
   readonly retry?: RetryPolicy
   /** Aborting stops waiting at once; a grant that arrives afterwards is released. */
   readonly signal?: AbortSignal
+  /**
+   * Answer a key handed over by a wait queue only once its claim to the full
+   * TTL came back (one more round trip), instead of at once with the claim
+   * TTL's validity (the default; see {@link Lock.confirm}).
+   */
+  readonly confirmed?: boolean
 }
 
 /**
@@ -82,6 +91,14 @@ export interface Lock {
   readonly release: (lease: Lease) => TE.TaskEither<LockError, void>
   /** Resets our lease's TTL to `ttlMs`; `NotHeld` if it is no longer ours. */
   readonly extend: (lease: Lease, ttlMs: number) => TE.TaskEither<LockError, Lease>
+  /**
+   * A lease answered at once from a handover is provable only for the claim
+   * TTL while its claim (an extend to its TTL) runs: `confirm` waits for that
+   * claim and answers the lease with the validity the store confirmed, or
+   * `NotHeld` if the handover lapsed before the claim landed. Any other lease
+   * is answered as it is.
+   */
+  readonly confirm: (lease: Lease) => TE.TaskEither<LockError, Lease>
   /**
    * Acquires, runs `use` with the lease and an `AbortSignal` that fires if the
    * lease is lost, and always releases. `use`'s own error wins over a release
@@ -143,15 +160,6 @@ const raceAbort = <A>(promise: Promise<A>, signal: AbortSignal | undefined, onAb
         )
       })
 
-/** One acquisition's way of trying, waiting between tries, and giving up. */
-interface Tries {
-  readonly first: () => Promise<E.Either<LockError, O.Option<Lease>>>
-  readonly next: () => Promise<E.Either<LockError, O.Option<Lease>>>
-  /** Waits `ms`; answers `some(lease)` if the key was handed to us meanwhile. */
-  readonly wait: (ms: number, signal: AbortSignal | undefined) => Promise<E.Either<LockError, O.Option<Lease>>>
-  readonly abandon: () => Promise<void>
-}
-
 /**
  * Binds the lock operations to a store.
  *
@@ -175,19 +183,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
   const { clock } = env
   const policy = options.retry ?? defaultRetryPolicy(env.random)
 
-  /** Sends `run` and turns its grant into a lease whose validity counts from now, the send time. */
-  const timed = async (
-    key: string,
-    token: string,
-    ttlMs: number,
-    run: TE.TaskEither<LockError, O.Option<Grant>>
-  ): Promise<E.Either<LockError, O.Option<Lease>>> => {
-    const sentAt = clock.now()
-    const reply = await run()
-    return E.isRight(reply) && O.isSome(reply.right)
-      ? E.right(O.some(fromGrant(key, token, ttlMs, sentAt, reply.right.value)))
-      : (reply as E.Either<LockError, O.Option<never>>)
-  }
+  const claims = makeClaims()
 
   /**
    * An attempt whose outcome is unknown (its reply was lost or late) may have
@@ -195,38 +191,28 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
    * leave it held until its TTL. The token is this attempt's own, so nobody
    * else's lock can be touched.
    */
-  const giveBackIfUnknown =
-    (key: string, token: string) =>
-    (reply: E.Either<LockError, O.Option<Lease>>): E.Either<LockError, O.Option<Lease>> => {
-      if (E.isLeft(reply) && reply.left._tag === 'DriverFailure' && reply.left.indeterminate)
-        void store.release({ key, token, revision: '' })()
+  const giveBack = (key: string, token: string, revision = ''): void => void store.release({ key, token, revision })()
+
+  /** One plain acquire with a fresh token; a grant spent on arrival is given back and answered as `none`. */
+  const attempt = async (key: string, ttlMs: number): Promise<TryResult> => {
+    const token = env.token()
+    const sentAt = clock.now()
+    const reply = await store.acquire(key, token, ttlMs)()
+    if (E.isLeft(reply)) {
+      if (reply.left._tag === 'DriverFailure' && reply.left.indeterminate) giveBack(key, token)
       return reply
     }
-
-  const attempt = (key: string, ttlMs: number): Promise<E.Either<LockError, O.Option<Lease>>> => {
-    const token = env.token()
-    return timed(key, token, ttlMs, store.acquire(key, token, ttlMs)).then(giveBackIfUnknown(key, token))
-  }
-
-  /**
-   * Leases answered before their handover claim was through: a later release
-   * or extend of such a lease is sent only after the claim, so that the claim
-   * (an extend to the TTL asked for) can never land after it and undo it.
-   */
-  const claims = new WeakMap<Lease, Promise<unknown>>()
-  const afterClaim = <A>(lease: Lease, send: () => Promise<A>): Promise<A> => {
-    const claim = claims.get(lease)
-    return claim === undefined ? send() : claim.then(send)
+    if (O.isNone(reply.right)) return reply as E.Either<never, O.Option<never>>
+    const lease = leaseOf(key, token, ttlMs, sentAt, reply.right.value, clock.now())
+    if (O.isNone(lease)) giveBack(key, token, reply.right.value.revision)
+    return E.right(lease)
   }
 
   const release = (lease: Lease): TE.TaskEither<LockError, void> => () => {
     const valid = checkLease(store, lease)
     if (E.isLeft(valid)) return resolved(valid)
-    return afterClaim(lease, store.release(valid.right)).then((r) => (E.isLeft(r) ? r : r.right ? done : E.left(notHeld(lease.key))))
+    return claims.after(lease, store.release(valid.right)).then((r) => (E.isLeft(r) ? r : r.right ? done : E.left(notHeld(lease.key))))
   }
-
-  const releaseIfGranted = (r: E.Either<LockError, O.Option<Lease>>): Promise<unknown> =>
-    E.isRight(r) && O.isSome(r.right) ? release(r.right.value)() : Promise.resolve()
 
   /** Plain polling: every attempt is a fresh `acquire` with a fresh token; waiting is sleeping. */
   const pollingTries = (key: string, ttlMs: number): Tries => ({
@@ -236,69 +222,27 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     abandon: () => Promise.resolve()
   })
 
-  /**
-   * Queued waiting: join the key's FIFO queue once, wait to be handed the key,
-   * and poll on the retry policy's cadence in case a notification was lost or
-   * the holder expired.
-   *
-   * A handover sets the key to our token with a short claim TTL at some moment
-   * after our latest request that found the key held (the "proof"), so the key
-   * is provably ours until `proof + min(claim TTL, TTL)`. When that leaves at
-   * least half of it, the lease is answered at once and the claim (an extend to
-   * the full TTL) runs in the background: the handover costs no round trip. A
-   * late handover is claimed before answering; one whose claim lapsed joins
-   * the queue again at its end.
-   */
-  const queuedTries = (queue: WaitQueue, key: string, ttlMs: number, deadline: number): Tries => {
-    const token = env.token()
-    let proof = clock.now()
-    /** Sends a try; a `none` answer proves the key was held after `sentAt`. */
-    const tried = (run: TE.TaskEither<LockError, O.Option<Grant>>): Promise<E.Either<LockError, O.Option<Lease>>> => {
-      const sentAt = clock.now()
-      return timed(key, token, ttlMs, run).then((r) => {
-        if (E.isRight(r) && O.isNone(r.right)) proof = sentAt
-        return giveBackIfUnknown(key, token)(r)
-      })
-    }
-    const join = (): Promise<E.Either<LockError, O.Option<Lease>>> =>
-      tried(queue.acquireOrEnqueue(key, token, ttlMs, Math.max(1, deadline - clock.now())))
-    return {
-      first: join,
-      next: () => tried(queue.poll(key, token, ttlMs)),
-      wait: async (ms, signal) => {
-        const handed = await queue.awaitHandoff(key, token, ms, signal)
-        if (O.isNone(handed)) return E.right(O.none)
-        const held = { key, token, revision: handed.value.revision }
-        // Until the claim lands the key lives for the claim TTL; after it, for our TTL: the shorter holds.
-        const provable = Math.min(handed.value.validityMs, ttlMs)
-        const early = fromGrant(key, token, ttlMs, proof, { ...handed.value, validityMs: provable })
-        if (early.validUntil - clock.now() >= provable / 2) {
-          claims.set(early, store.extend(held, ttlMs)().catch(() => undefined))
-          return E.right(O.some(early))
-        }
-        const claimed = await timed(key, token, ttlMs, store.extend(held, ttlMs))
-        if (E.isLeft(claimed)) return claimed
-        return O.isSome(claimed.right) ? E.right(O.some({ ...claimed.right.value, fence: handed.value.fence })) : join()
-      },
-      abandon: () => queue.leave(key, token)().then(() => undefined)
-    }
-  }
-
-  const acquireLoop = async (
-    key: string,
-    ttlMs: number,
-    timeoutMs: number,
-    retry: RetryPolicy,
-    signal: AbortSignal | undefined
-  ): Promise<E.Either<LockError, Lease>> => {
+  const acquireLoop = async (key: string, ttlMs: number, timeoutMs: number, opts: AcquireOptions): Promise<E.Either<LockError, Lease>> => {
+    const { signal } = opts
+    const retry = opts.retry ?? policy
     const deadline = clock.now() + timeoutMs
-    const tries = store.queue !== undefined && timeoutMs > 0 ? queuedTries(store.queue, key, ttlMs, deadline) : pollingTries(key, ttlMs)
-    /** Runs a step unless `signal` aborts first; a lease that lands after the abort is released. */
-    const step = (run: () => Promise<E.Either<LockError, O.Option<Lease>>>): Promise<E.Either<LockError, O.Option<Lease>>> => {
-      if (signal?.aborted === true) return Promise.resolve(E.left(aborted(key, signal.reason)))
+    const tries =
+      store.queue !== undefined && timeoutMs > 0
+        ? queuedTries({ env, store, queue: store.queue, claims }, key, ttlMs, deadline, { confirmed: opts.confirmed === true })
+        : pollingTries(key, ttlMs)
+    /**
+     * Runs a step unless `signal` aborts first. After an abort the step goes
+     * on in the background: a lease it brings is released, and only then (with
+     * nothing of ours in flight) are the tries abandoned.
+     */
+    const step = (run: () => Promise<TryResult>): Promise<TryResult> => {
+      if (signal?.aborted === true) {
+        void tries.abandon()
+        return resolved(E.left(aborted(key, signal.reason)))
+      }
       const inFlight = run()
       return raceAbort(inFlight, signal, () => {
-        void inFlight.then(releaseIfGranted)
+        void inFlight.then((r): Promise<unknown> => (E.isRight(r) && O.isSome(r.right) ? release(r.right.value)() : tries.abandon()))
         return E.left(aborted(key, signal?.reason))
       })
     }
@@ -307,6 +251,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     let result = await step(tries.first)
     for (;;) {
       if (E.isLeft(result)) {
+        if (result.left._tag === 'Aborted') return result
         // A failing store would fail (or time out on) the leave as well: send it, but answer now.
         const leaving = tries.abandon()
         if (result.left._tag !== 'DriverFailure') await leaving
@@ -333,7 +278,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     const args = firstLeft(firstLeft(checkKey(store, key), checkTtl(store, ttlMs)), validateTimeout(timeoutMs))
     if (E.isLeft(args)) return resolved(args)
     const [[k, ttl], wait] = args.right
-    return acquireLoop(k, ttl, wait, opts.retry ?? policy, opts.signal)
+    return acquireLoop(k, ttl, wait, opts)
   }
 
   const tryAcquire: Lock['tryAcquire'] = (key, ttlMs) => () => {
@@ -345,9 +290,17 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     const args = firstLeft(checkLease(store, lease), checkTtl(store, ttlMs))
     if (E.isLeft(args)) return args
     const [held, ttl] = args.right
-    const renewed = await afterClaim(held, () => timed(held.key, held.token, ttl, store.extend(held, ttl)))
-    if (E.isLeft(renewed)) return renewed
-    return O.isSome(renewed.right) ? E.right({ ...renewed.right.value, fence: held.fence }) : E.left(notHeld(held.key))
+    return claims.after(held, async (): Promise<E.Either<LockError, Lease>> => {
+      const sentAt = clock.now()
+      const r = await store.extend(held, ttl)()
+      if (E.isLeft(r)) return r
+      return O.isSome(r.right) ? E.right(fromGrant(held.key, held.token, ttl, sentAt, { ...r.right.value, fence: held.fence })) : E.left(notHeld(held.key))
+    })
+  }
+
+  const confirm: Lock['confirm'] = (lease) => () => {
+    const valid = checkLease(store, lease)
+    return E.isLeft(valid) ? resolved(valid) : claims.settle(lease)
   }
 
   /** Runs `use` under a keeper, then stops renewal and releases: `use`'s error first, then the release's. */
@@ -376,6 +329,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     acquire,
     release,
     extend,
+    confirm,
     withLock: (key, ttlMs, opts, use) => async () => {
       const acquired = await acquire(key, ttlMs, opts.timeoutMs, opts)()
       return E.isLeft(acquired) ? acquired : useThenRelease(acquired.right, opts, use)

@@ -51,12 +51,33 @@ export interface Held {
 }
 
 /**
+ * What a queued request learned: the key is ours now (`Granted`), or it is held
+ * by someone else and its fencing counter stood at `seen` when the store
+ * answered (`Waiting`; we are in its queue).
+ *
+ * `seen` is what makes a handover provable: a handover with a fence above
+ * `seen` happened after this request was sent.
+ *
+ * @example
+ * import { Queued } from 'leaselock'
+ * const waiting: Queued = { _tag: 'Waiting', seen: 41n }
+ * const granted: Queued = { _tag: 'Granted', grant: { fence: 42n, validityMs: 3_000, revision: '42' } }
+ *
+ * @since 0.2.0
+ */
+export type Queued = { readonly _tag: 'Granted'; readonly grant: Grant } | { readonly _tag: 'Waiting'; readonly seen: bigint }
+
+/**
  * An optional capability of a store: a FIFO queue of waiters per key, to
  * which a release hands the key over directly instead of freeing it.
  *
- * A handed-over key is set to the waiter's token with a short claim TTL; the
- * waiter then extends it to its full TTL, so its lease's validity counts from
- * a request it sent itself.
+ * A handed-over key is set to the waiter's token for the claim TTL recorded in
+ * the waiter's queue entry (the waiter's own store decides it, never the
+ * releaser's), its fencing counter is incremented, and the waiter is notified
+ * with that fence and that claim TTL. The waiter then claims the key (extends
+ * it to its own TTL). Notifications may be late, lost, repeated or out of
+ * order: the lock core proves a handover only from requests that saw a smaller
+ * fence (see `QueuedWait`).
  *
  * @example
  * import { Store } from 'leaselock'
@@ -65,15 +86,24 @@ export interface Held {
  * @since 0.1.0
  */
 export interface WaitQueue {
-  /** Takes the key if free (`some(grant)`); otherwise joins its queue for `waitMs` and answers `none`. */
-  readonly acquireOrEnqueue: (key: string, token: string, ttlMs: number, waitMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
+  /** Takes the key if free (`Granted`); otherwise joins its queue for `waitMs` and answers `Waiting`. */
+  readonly acquireOrEnqueue: (key: string, token: string, ttlMs: number, waitMs: number) => TE.TaskEither<LockError, Queued>
   /**
-   * Waits up to `ms` for the key to be handed to `token`: `some(grant)` once it
-   * was, `none` when the time passed or `signal` aborted. Never rejects.
+   * Waits up to `ms` for a notification that the key was handed to `token`
+   * with a fence above `after`: `some(grant)` (its `fence` the handover's,
+   * its `validityMs` the claim TTL the store applied) once one came, `none`
+   * when the time passed or `signal` aborted. A notification at or below
+   * `after` is stale and ignored; of several, the highest fence wins; a
+   * notification is answered once. Never rejects.
    */
-  readonly awaitHandoff: (key: string, token: string, ms: number, signal?: AbortSignal) => Promise<O.Option<Grant>>
-  /** The fallback for a lost notification or an expired holder: `some(grant)` if the key is ours now (handed over, or free and taken). */
-  readonly poll: (key: string, token: string, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
+  readonly awaitHandoff: (key: string, token: string, ms: number, after: bigint, signal?: AbortSignal) => Promise<O.Option<Grant>>
+  /**
+   * The fallback for a lost notification or an expired holder: `Granted` if
+   * the key is ours now (handed over, or free and taken, either way for
+   * `ttlMs`); otherwise `Waiting`, and a waiter that is no longer queued (its
+   * handover lapsed unclaimed) is put back at the head of the queue for `waitMs`.
+   */
+  readonly poll: (key: string, token: string, ttlMs: number, waitMs: number) => TE.TaskEither<LockError, Queued>
   /** Leaves the queue; if a handover raced the exit, passes the key on to the next waiter. */
   readonly leave: (key: string, token: string) => TE.TaskEither<LockError, void>
 }

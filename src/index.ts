@@ -3,15 +3,19 @@
  *
  * @since 0.1.0
  */
+export * from './Claims.js'
 export * from './Clock.js'
 export * from './Driver.js'
 export * from './Environment.js'
+export * from './Handovers.js'
 export * from './KeepAlive.js'
 export * from './Lease.js'
 export * from './Lock.js'
 export * from './LockError.js'
+export * from './QueuedWait.js'
 export * from './RetryPolicy.js'
 export * from './Store.js'
+export * from './Tries.js'
 export * from './validate.js'
 export * from './config/ConfigParams.js'
 export * from './config/settings.js'

@@ -112,7 +112,7 @@ test('a handover that races the waiter\'s exit is passed on, not lost', async ()
   await queue.acquireOrEnqueue('k', 'second', 10_000, 60_000)()
   assert.ok(E.isRight(await store.release({ key: 'k', token: 'holder', revision: '' })()), 'handed to first')
   await queue.leave('k', 'first')()
-  const second = await queue.awaitHandoff('k', 'second', 0)
+  const second = await queue.awaitHandoff('k', 'second', 0, 0n)
   assert.ok(O.isSome(second), 'first passed the key on to second')
   assert.equal(await store.acquire('k', 'intruder', 1_000)(), E.right(O.none))
 })
@@ -147,25 +147,29 @@ test('a waiter whose handover was missed finds it on its poll, extended to its f
   await store.acquire('k', 'holder', 60_000)()
   await queue.acquireOrEnqueue('k', 'w', 10_000, 60_000)()
   await store.release({ key: 'k', token: 'holder', revision: '' })()
-  const polled = await queue.poll('k', 'w', 10_000)()
-  assert.ok(E.isRight(polled) && O.isSome(polled.right) && polled.right.value.validityMs === 10_000)
+  const polled = await queue.poll('k', 'w', 10_000, 60_000)()
+  assert.ok(E.isRight(polled) && polled.right._tag === 'Granted' && polled.right.grant.validityMs === 10_000)
   clock.advance(5_000)
   assert.equal(await store.acquire('k', 'other', 1_000)(), E.right(O.none), 'held well past the claim TTL')
 })
 
-test('a handover claimed too late is not lost: the waiter joins the queue again', async () => {
+test('a handover claimed too late is not lost: the poll that finds it gone puts the waiter back at the head of the queue', async () => {
   const clock = new ManualClock()
   let n = 0
   const base = memoryStore({ clock, claimMs: 300 })
   let intruder: Promise<E.Either<LockError, O.Option<unknown>>> | undefined
+  const queue = base.queue!
   const store = {
     ...base,
-    extend: (held: Parameters<typeof base.extend>[0], ttl: number) => {
-      if (intruder === undefined) {
-        clock.advance(400) // the claim lapses before it is sent, and someone else takes the free key
-        intruder = base.acquire('k', 'intruder', 60_000)()
+    queue: {
+      ...queue,
+      poll: (key: string, token: string, ttl: number, waitMs: number) => {
+        if (intruder === undefined) {
+          clock.advance(400) // the claim lapses before the poll is sent, and someone else takes the free key
+          intruder = base.acquire('k', 'intruder', 60_000)()
+        }
+        return queue.poll(key, token, ttl, waitMs)
       }
-      return base.extend(held, ttl)
     }
   }
   const lock = makeLock(store, { env: { clock, random: () => 0.5, token: () => `token-${n++}` }, retry: constantDelay(1_000) })

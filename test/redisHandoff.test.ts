@@ -11,7 +11,7 @@ import { constantDelay } from '../src/RetryPolicy.js'
 import type { RedisConnection } from '../src/redis/RedisConnection.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
 import { redisStore } from '../src/redis/redisStore.js'
-import type { Store, WaitQueue } from '../src/Store.js'
+import type { Queued, Store, WaitQueue } from '../src/Store.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
 import { sleep } from './support/expect.js'
 
@@ -54,6 +54,8 @@ const leaseOf = (r: E.Either<LockError, Lease>): Lease => {
   if (E.isLeft(r)) throw new Error(`expected a lease, got ${message(r.left)}`)
   return r.right
 }
+
+const waiting = (r: E.Either<LockError, Queued>): boolean => E.isRight(r) && r.right._tag === 'Waiting'
 
 const queueLength = async (key: string): Promise<number> => Number(await send(['LLEN', `{${key}}:queue`]))
 
@@ -186,7 +188,7 @@ S('a waiter that vanished without leaving is skipped once its deadline passed', 
   const b = await client()
   const k = freshKey()
   await a.store.acquire(k, 'holder', 10_000)()
-  assert.equal(await b.queue.acquireOrEnqueue(k, 'ghost', 10_000, 50)(), E.right(O.none), 'queued for 50 ms, then gone')
+  assert.ok(waiting(await b.queue.acquireOrEnqueue(k, 'ghost', 10_000, 50)()), 'queued for 50 ms, then gone')
   const patient = a.lock.acquire(k, 10_000, 30_000)()
   await queued(k, 2)
   await sleep(80)
@@ -196,7 +198,7 @@ S('a waiter that vanished without leaving is skipped once its deadline passed', 
   assert.ok(performance.now() - t0 < 200, 'the ghost was skipped, not handed the key')
   assert.is(await queueLength(k), 0, 'its entry is dropped')
   await a.lock.release(lease)()
-  assert.ok(O.isNone(await b.queue.awaitHandoff(k, 'ghost', 0)))
+  assert.ok(O.isNone(await b.queue.awaitHandoff(k, 'ghost', 0, 0n)))
   await b.queue.leave(k, 'ghost')()
 })
 
@@ -206,15 +208,15 @@ S('a handover that races a waiter\'s exit is passed on to the next waiter', asyn
   const c = await client()
   const k = freshKey()
   await a.store.acquire(k, 'holder', 10_000)()
-  assert.equal(await b.queue.acquireOrEnqueue(k, 'first', 10_000, 30_000)(), E.right(O.none))
-  assert.equal(await c.queue.acquireOrEnqueue(k, 'second', 10_000, 30_000)(), E.right(O.none))
+  assert.ok(waiting(await b.queue.acquireOrEnqueue(k, 'first', 10_000, 30_000)()))
+  assert.ok(waiting(await c.queue.acquireOrEnqueue(k, 'second', 10_000, 30_000)()))
   assert.equal(await a.store.release({ key: k, token: 'holder', revision: '' })(), E.right(true))
   assert.is(await send(['GET', k]), 'first', 'handed to the first waiter')
   const claim = Number(await send(['PTTL', k]))
   assert.ok(claim > 0 && claim <= 1_000, `for the claim TTL only, PTTL ${claim}`)
   assert.equal(await b.queue.leave(k, 'first')(), E.right(undefined))
   assert.is(await send(['GET', k]), 'second', 'the exiting waiter passed the key on')
-  const handed = await c.queue.awaitHandoff(k, 'second', 2_000)
+  const handed = await c.queue.awaitHandoff(k, 'second', 2_000, 0n)
   assert.ok(O.isSome(handed), 'and the second waiter was notified')
   assert.equal(await c.store.extend({ key: k, token: 'second', revision: handed.value.revision }, 10_000)(), E.right(O.some({ fence: handed.value.fence, validityMs: 10_000, revision: handed.value.revision })))
   assert.equal(await c.store.release({ key: k, token: 'second', revision: handed.value.revision })(), E.right(true))
@@ -230,30 +232,32 @@ S('two keys that share a queue ("k" and "{k}") are each handed only to their own
   await a.store.acquire(plain, 'holder of plain', 10_000)()
   const forTagged = 'waits for tagged\n with spaces'
   const forPlain = 'waits for plain'
-  assert.equal(await b.queue.acquireOrEnqueue(tagged, forTagged, 10_000, 30_000)(), E.right(O.none))
-  assert.equal(await b.queue.acquireOrEnqueue(plain, forPlain, 10_000, 30_000)(), E.right(O.none))
+  assert.ok(waiting(await b.queue.acquireOrEnqueue(tagged, forTagged, 10_000, 30_000)()))
+  assert.ok(waiting(await b.queue.acquireOrEnqueue(plain, forPlain, 10_000, 30_000)()))
   await queued(plain, 2)
   assert.equal(await a.store.release({ key: plain, token: 'holder of plain', revision: '' })(), E.right(true))
   assert.is(await send(['GET', plain]), forPlain, 'the plain key went to its own waiter, not the first in the shared queue')
-  assert.ok(O.isSome(await b.queue.awaitHandoff(plain, forPlain, 2_000)))
+  assert.ok(O.isSome(await b.queue.awaitHandoff(plain, forPlain, 2_000, 0n)))
   await queued(plain, 1)
   assert.equal(await a.store.release({ key: tagged, token: 'holder of tagged', revision: '' })(), E.right(true))
   assert.is(await send(['GET', tagged]), forTagged)
-  const handed = await b.queue.awaitHandoff(tagged, forTagged, 2_000)
+  const handed = await b.queue.awaitHandoff(tagged, forTagged, 2_000, 0n)
   assert.ok(O.isSome(handed), 'notified on a channel with a space and a newline')
   await b.store.release({ key: tagged, token: forTagged, revision: '' })()
   await b.store.release({ key: plain, token: forPlain, revision: '' })()
   assert.is(await send(['EXISTS', plain, tagged, `{${plain}}:queue`]), 0)
 })
 
-S('a handover nobody claims expires after the claim TTL', async () => {
-  const a = await client({ claimMs: 200 })
-  const b = await client()
+S('a handover nobody claims expires after the claim TTL of the waiter\'s own client, whatever the releaser\'s', async () => {
+  const a = await client({ claimMs: 5_000 })
+  const b = await client({ claimMs: 200 })
   const k = freshKey()
   await a.store.acquire(k, 'holder', 10_000)()
   await b.queue.acquireOrEnqueue(k, 'crashed', 10_000, 30_000)()
   await a.store.release({ key: k, token: 'holder', revision: '' })()
   assert.is(await send(['GET', k]), 'crashed')
+  const pttl = Number(await send(['PTTL', k]))
+  assert.ok(pttl > 0 && pttl <= 200, `the waiter's claim TTL (200), not the releaser's (5000): PTTL ${pttl}`)
   assert.equal(await a.store.acquire(k, 'other', 1_000)(), E.right(O.none))
   await sleep(250)
   assert.ok(O.isSome((await a.store.acquire(k, 'other', 1_000)() as E.Right<O.Option<unknown>>).right), 'free after the claim TTL')

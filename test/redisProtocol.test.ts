@@ -141,7 +141,7 @@ Store('a NOSCRIPT reply is retried once with EVAL', async () => {
   const r = await redisStore(driver).release({ key: 'k', token: 'tok', revision: '1' })()
   assert.equal(r, E.right(true))
   assert.is(sent.length, 2)
-  assert.equal(sent[1], ['EVAL', releaseScript.source, '3', 'k', '{k}:fence', '{k}:queue', 'tok', '1000'])
+  assert.equal(sent[1], ['EVAL', releaseScript.source, '3', 'k', '{k}:fence', '{k}:queue', 'tok'])
 })
 
 Store('a NOSCRIPT failure from a driver that rejects on error replies is retried too', async () => {
@@ -166,7 +166,7 @@ Store('extend keeps the grant fence from the revision', async () => {
   assert.equal(await store.extend({ key: 'k', token: 't', revision: 'x' }, 900)(), E.right(O.some({ fence: 0n, validityMs: 900, revision: 'x' })))
 })
 
-Store('transport failures keep their indeterminate flag; error replies: acquire indeterminate, release/extend not', async () => {
+Store('transport failures keep their indeterminate flag; error replies: acquire and release indeterminate (their scripts write more than once), extend not', async () => {
   const cause = new Error('socket closed')
   const a = left(await redisStore(scripted([E.left(driverError(cause, true))]).driver).acquire('k', 't', 100)())
   assert.equal(a, { _tag: 'DriverFailure', key: 'k', cause, indeterminate: true })
@@ -177,7 +177,7 @@ Store('transport failures keep their indeterminate flag; error replies: acquire 
   const c = left(await redisStore(scripted([E.right(wrongType)]).driver).acquire('k', 't', 100)())
   assert.ok(c._tag === 'DriverFailure' && c.indeterminate && c.cause === wrongType)
   const d = left(await redisStore(scripted([E.right(wrongType)]).driver).release({ key: 'k', token: 't', revision: '1' })())
-  assert.ok(d._tag === 'DriverFailure' && !d.indeterminate)
+  assert.ok(d._tag === 'DriverFailure' && d.indeterminate)
   const f = left(await redisStore(scripted([E.right(wrongType)]).driver).extend({ key: 'k', token: 't', revision: '1' }, 10)())
   assert.ok(f._tag === 'DriverFailure' && !f.indeterminate)
 })
@@ -226,73 +226,78 @@ Queue('a driver without subscribe gives a store without a queue; with it, a queu
 })
 
 Queue('the first wait tries a plain acquire, then subscribes, then joins; later waits join at once', async () => {
-  const { driver, sent } = scripted([E.right(null), E.right(null), E.right(null)])
+  const { driver, sent } = scripted([E.right(null), E.right([0, '6']), E.right([0, '6'])])
   const ps = pubsub()
   const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { channel: 'wake:1' }).queue!
-  assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 2500.5)(), E.right(O.none))
+  assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 2500.5)(), E.right({ _tag: 'Waiting', seen: 6n }))
   assert.equal(ps.subscriptions.map((s) => s.channel), ['wake:1'])
   assert.equal(sent, [
     ['EVALSHA', acquireScript.sha1, '2', 'k', '{k}:fence', 't1', '1000'],
-    ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't1', '1000', '2501', 'wake:1']
+    ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't1', '1000', '2501', 'wake:1', '1000']
   ])
-  assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 0)(), E.right(O.none))
-  assert.equal(sent[2], ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't2', '1000', '1', 'wake:1'])
+  assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 0)(), E.right({ _tag: 'Waiting', seen: 6n }))
+  assert.equal(sent[2], ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't2', '1000', '1', 'wake:1', '1000'])
   assert.is(ps.attempts(), 1, 'subscribed once')
 })
 
 Queue('a free key is taken without subscribing; a failed subscription still joins, and the next wait retries it', async () => {
   const ps = pubsub([false, true])
-  const { driver, sent } = scripted([E.right('7'), E.right(null), E.right(null), E.right(null), E.right(null)])
+  const { driver, sent } = scripted([E.right('7'), E.right(null), E.right([0, '7']), E.right(null), E.right([0, '7'])])
   const queue = redisStore({ ...driver, subscribe: ps.subscribe }).queue!
-  assert.equal(await queue.acquireOrEnqueue('k', 't0', 1000, 100)(), E.right(O.some({ fence: 7n, validityMs: 1000, revision: '7' })))
+  assert.equal(await queue.acquireOrEnqueue('k', 't0', 1000, 100)(), E.right({ _tag: 'Granted', grant: { fence: 7n, validityMs: 1000, revision: '7' } }))
   assert.is(ps.attempts(), 0, 'nothing waited: no subscription')
-  assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 100)(), E.right(O.none))
+  assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n }))
   assert.is(ps.attempts(), 1)
   assert.is(sent[2]?.[1], acquireOrEnqueueScript.sha1, 'joined the queue anyway (it will poll)')
-  assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 100)(), E.right(O.none))
+  assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n }))
   assert.is(ps.attempts(), 2, 'tried again')
   assert.is(ps.subscriptions.length, 1)
 })
 
-Queue('a notification "<fence> <token>" wakes that waiter with the handed fence; others are ignored', async () => {
+Queue('a notification "<fence> <claim> <token>" wakes that waiter with the handed fence and the claim TTL applied; stale, foreign and malformed ones are ignored', async () => {
   const clock = new ManualClock()
   const ps = pubsub()
-  const { driver } = scripted([E.right(null), E.right(null), E.right(null)])
+  const { driver } = scripted([E.right(null), E.right([0, '10']), E.right(null)])
   const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { clock, claimMs: 300 }).queue!
   await queue.acquireOrEnqueue('k', 'tok with spaces', 1000, 10_000)()
-  const waiting = queue.awaitHandoff('k', 'tok with spaces', 5_000)
-  ps.publish('12 someone else')
+  const waiting = queue.awaitHandoff('k', 'tok with spaces', 5_000, 10n)
+  ps.publish('12 300 someone else')
   ps.publish('garbage')
-  ps.publish('0 tok with spaces')
+  ps.publish('0 300 tok with spaces')
+  ps.publish('10 300 tok with spaces')
   ps.publish('42 tok with spaces')
-  assert.equal(await waiting, O.some({ fence: 42n, validityMs: 300, revision: '42' }))
+  ps.publish('42 250 tok with spaces')
+  assert.equal(await waiting, O.some({ fence: 42n, validityMs: 250, revision: '42' }))
   assert.is(clock.pending(), 0, 'the wait left no sleeper behind')
 })
 
-Queue('a notification that lands between two waits is kept for the next one', async () => {
+Queue('a notification that lands before the reply of the request that queued the waiter, or between two waits, is kept for the next wait', async () => {
   const clock = new ManualClock()
   const ps = pubsub()
-  const { driver } = scripted([E.right(null), E.right(null)])
+  const { driver } = scripted([E.right(null), E.right([0, '3']), E.right([0, '4'])])
   const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { clock }).queue!
-  await queue.acquireOrEnqueue('k', 't', 1000, 10_000)()
-  ps.publish('5 t')
-  assert.equal(await queue.awaitHandoff('k', 't', 1_000), O.some({ fence: 5n, validityMs: 1000, revision: '5' }))
+  await queue.acquireOrEnqueue('k', 'other', 1000, 10_000)()
+  const joining = queue.acquireOrEnqueue('k', 't', 1000, 10_000)()
+  ps.publish('5 1000 t')
+  assert.equal(await joining, E.right({ _tag: 'Waiting', seen: 4n }))
+  ps.publish('3 1000 t')
+  assert.equal(await queue.awaitHandoff('k', 't', 1_000, 4n), O.some({ fence: 5n, validityMs: 1000, revision: '5' }), 'kept, and a lower one later does not replace it')
 })
 
 Queue('awaitHandoff answers none when the time passes or the signal aborts, and waits even for an unknown token', async () => {
   const clock = new ManualClock()
   const ps = pubsub()
-  const { driver } = scripted([E.right(null), E.right(null)])
+  const { driver } = scripted([E.right(null), E.right([0, '0'])])
   const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { clock }).queue!
   await queue.acquireOrEnqueue('k', 't', 1000, 10_000)()
-  const timed = queue.awaitHandoff('k', 't', 100)
+  const timed = queue.awaitHandoff('k', 't', 100, 0n)
   clock.advance(100)
   assert.equal(await timed, O.none)
   const controller = new AbortController()
-  const aborted = queue.awaitHandoff('k', 't', 10_000, controller.signal)
+  const aborted = queue.awaitHandoff('k', 't', 10_000, 0n, controller.signal)
   controller.abort()
   assert.equal(await aborted, O.none)
-  const unknown = queue.awaitHandoff('k', 'never-queued', 50)
+  const unknown = queue.awaitHandoff('k', 'never-queued', 50, 0n)
   let settled = false
   void unknown.then(() => (settled = true))
   await new Promise((resolve) => setImmediate(resolve))
@@ -304,24 +309,32 @@ Queue('awaitHandoff answers none when the time passes or the signal aborts, and 
 
 Queue('poll and leave: their scripts, keys and arguments; a poll that got the key forgets the waiter', async () => {
   const ps = pubsub()
-  const { driver, sent } = scripted([E.right(null), E.right(null), E.right(3), E.right(0)])
-  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { claimMs: 250 }).queue!
+  const { driver, sent } = scripted([E.right(null), E.right([0, '2']), E.right([1, '3']), E.right(0)])
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { claimMs: 250, channel: 'c' }).queue!
   await queue.acquireOrEnqueue('{a}:b', 't', 1000, 100)()
-  assert.equal(await queue.poll('{a}:b', 't', 2000)(), E.right(O.some({ fence: 3n, validityMs: 2000, revision: '3' })))
-  assert.equal(sent[2], ['EVALSHA', pollScript.sha1, '3', '{a}:b', '{a}:b:fence', '{a}:b:queue', 't', '2000'])
-  ps.publish('4 t')
-  assert.equal(await queue.awaitHandoff('{a}:b', 't', 0), O.none, 'a late notification for a waiter that got the key is ignored')
+  assert.equal(await queue.poll('{a}:b', 't', 2000, 99.5)(), E.right({ _tag: 'Granted', grant: { fence: 3n, validityMs: 2000, revision: '3' } }))
+  assert.equal(sent[2], ['EVALSHA', pollScript.sha1, '3', '{a}:b', '{a}:b:fence', '{a}:b:queue', 't', '2000', '100', 'c', '250'])
+  ps.publish('4 250 t')
+  assert.equal(await queue.awaitHandoff('{a}:b', 't', 0, 2n), O.none, 'a late notification for a waiter that got the key is ignored')
   assert.equal(await queue.leave('{a}:b', 't')(), E.right(undefined))
-  assert.equal(sent[3], ['EVALSHA', leaveScript.sha1, '3', '{a}:b', '{a}:b:fence', '{a}:b:queue', 't', '250'])
+  assert.equal(sent[3], ['EVALSHA', leaveScript.sha1, '3', '{a}:b', '{a}:b:fence', '{a}:b:queue', 't'])
   assert.ok(E.isLeft(await queue.leave('{a}:b', 't')()), 'a failed leave is reported')
 })
 
-Queue('release passes the claim TTL; a claimMs that is not a positive integer falls back to 1000', async () => {
+Queue('the queue entry carries this store\'s claim TTL; a claimMs that is not a positive integer falls back to 1000', async () => {
   for (const [claimMs, expected] of [[400, '400'], [0, '1000'], [1.5, '1000'], [undefined, '1000']] as const) {
-    const { driver, sent } = scripted([E.right(1)])
-    await redisStore(driver, claimMs === undefined ? {} : { claimMs }).release({ key: 'k', token: 't', revision: '1' })()
-    assert.equal(sent[0], ['EVALSHA', releaseScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't', expected])
+    const { driver, sent } = scripted([E.right(null), E.right([0, '1'])])
+    const ps = pubsub()
+    await redisStore({ ...driver, subscribe: ps.subscribe }, claimMs === undefined ? { channel: 'c' } : { claimMs, channel: 'c' }).queue!.acquireOrEnqueue('k', 't', 10, 10)()
+    assert.equal(sent[1], ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't', '10', '10', 'c', expected])
   }
+})
+
+Queue('release sends only the token: the claim TTL comes from the waiter\'s entry; an error reply to it is indeterminate (it may have written before failing)', async () => {
+  const { driver, sent } = scripted([E.right(new Error('OOM command not allowed when used memory > \'maxmemory\'.'))])
+  const released = await redisStore(driver).release({ key: 'k', token: 't', revision: '1' })()
+  assert.equal(sent[0], ['EVALSHA', releaseScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't'])
+  assert.ok(E.isLeft(released) && released.left._tag === 'DriverFailure' && released.left.indeterminate)
 })
 
 Keys.run()

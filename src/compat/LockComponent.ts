@@ -261,7 +261,7 @@ export abstract class LockComponent<O extends BaseOptions> {
     const traceId = traceIdOf(context)
     const session = this.current(traceId)
     return this.acquiring(session, async () => {
-      const result = await session.lock.acquire(key, ttl, timeout, { signal: session.closing.signal })()
+      const result = await session.lock.acquire(key, ttl, timeout, { signal: session.closing.signal, confirmed: true })()
       if (E.isLeft(result)) throw new LockException(result.left, traceId)
       await this.keep(session, result.right, traceId)
     })

@@ -157,3 +157,53 @@ export const decodeFlag = (reply: unknown): E.Either<ReplyError, boolean> => {
   if (reply === 0 || reply === 0n) return E.right(false)
   return E.left(unexpected('0 or 1', reply))
 }
+
+/**
+ * A wait-queue script's answer: whether the key is ours now, and the fencing
+ * counter (our fence when granted; the counter as it stood when waiting).
+ *
+ * @example
+ * import type { QueueReply } from 'leaselock/redis'
+ * const waiting: QueueReply = { granted: false, fence: 41n }
+ *
+ * @since 0.2.0
+ */
+export interface QueueReply {
+  readonly granted: boolean
+  readonly fence: bigint
+}
+
+const COUNTER = /^(0|[1-9][0-9]{0,18})$/
+
+const counterOf = (u: unknown): bigint | undefined =>
+  typeof u === 'string' && COUNTER.test(u)
+    ? BigInt(u)
+    : typeof u === 'number' && Number.isSafeInteger(u) && u >= 0
+      ? BigInt(u)
+      : typeof u === 'bigint' && u >= 0n
+        ? u
+        : undefined
+
+/**
+ * Decodes the wait-queue scripts' `{1, fence}` / `{0, counter}` replies; a
+ * grant's fence must be positive.
+ *
+ * @example
+ * import { decodeQueueReply } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(decodeQueueReply([1, '42']), E.right({ granted: true, fence: 42n }))
+ * assert.deepStrictEqual(decodeQueueReply([0, '0']), E.right({ granted: false, fence: 0n }))
+ * assert.ok(E.isLeft(decodeQueueReply([1, '0'])))
+ * assert.ok(E.isLeft(decodeQueueReply(null)))
+ *
+ * @since 0.2.0
+ */
+export const decodeQueueReply = (reply: unknown): E.Either<ReplyError, QueueReply> => {
+  if (reply instanceof Error) return E.left({ _tag: 'ErrorReply', error: reply })
+  if (Array.isArray(reply) && reply.length === 2) {
+    const flag = reply[0] === 1 || reply[0] === 1n ? true : reply[0] === 0 || reply[0] === 0n ? false : undefined
+    const fence = counterOf(reply[1])
+    if (flag !== undefined && fence !== undefined && (fence > 0n || !flag)) return E.right({ granted: flag, fence })
+  }
+  return E.left(unexpected('{1, fence} or {0, counter}', reply))
+}

@@ -14,9 +14,10 @@ import type { Driver, DriverError } from '../Driver.js'
 import { LockError, driverFailure, invalidArgument, notReplicated } from '../LockError.js'
 import { Clock, realClock } from '../Clock.js'
 import { randomToken } from '../Environment.js'
-import type { Grant, Store, WaitQueue } from '../Store.js'
+import { makeHandovers } from '../Handovers.js'
+import type { Grant, Queued, Store, WaitQueue } from '../Store.js'
 import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey } from './keys.js'
-import { RedisReply, ReplyError, decodeFence, decodeFlag, isNoScript, isRefusal, replyErrorCause } from './RedisReply.js'
+import { QueueReply, RedisReply, ReplyError, decodeFence, decodeFlag, decodeQueueReply, isNoScript, isRefusal, replyErrorCause } from './RedisReply.js'
 import {
   Script,
   acquireOrEnqueueScript,
@@ -26,8 +27,11 @@ import {
   extendScript,
   leaveScript,
   pollScript,
-  releaseScript
+  releaseScript,
+  shardedLeaveScript,
+  shardedReleaseScript
 } from './scripts.js'
+import { slotChannel } from './slots.js'
 
 /**
  * How a driver lets a store listen on a pub/sub channel: subscribes to
@@ -141,13 +145,15 @@ export interface RedisStoreOptions {
   /** The longest lock key accepted, in UTF-8 bytes ({@link DEFAULT_MAX_KEY_BYTES} by default). */
   readonly maxKeyBytes?: number
   /**
-   * How long a key handed to a waiter stays set to the waiter's token until
-   * the waiter claims it with its own TTL, in ms ({@link DEFAULT_CLAIM_MS} by
-   * default; a value that is not a positive integer is replaced by the
-   * default). The trade-off: a waiter that died or hung after joining the queue
-   * blocks the key for up to this long, while a waiter too slow to claim in
-   * time (a notification delayed past it) loses the handover and falls back to
-   * polling for a free key.
+   * How long a key handed to one of this store's waiters stays set to the
+   * waiter's token until the waiter claims it with its own TTL, in ms
+   * ({@link DEFAULT_CLAIM_MS} by default; a value that is not a positive
+   * integer is replaced by the default). The waiter's queue entry carries it,
+   * so the release script applies the waiter's value whoever releases, and
+   * the notification echoes it. The trade-off: a waiter that died or hung
+   * after joining the queue blocks the key for up to this long, while a waiter
+   * too slow to claim in time (a notification delayed past it) loses the
+   * handover; its next poll puts it back at the head of the queue.
    */
   readonly claimMs?: number
   /**
@@ -212,25 +218,21 @@ const checkSyncOptions = (options: RedisStoreOptions): LockError | undefined => 
 const acknowledgements = (reply: RedisReply): number =>
   typeof reply === 'number' && Number.isSafeInteger(reply) && reply >= 0 ? reply : typeof reply === 'bigint' && reply >= 0n ? Number(reply) : 0
 
-/** Whether a decoded script reply says the key is ours now: a fencing token (`some`) or `true` (extended). */
-const tookKey = (decoded: unknown): boolean =>
-  decoded === true || (typeof decoded === 'object' && decoded !== null && (decoded as { readonly _tag?: unknown })._tag === 'Some')
-
-/** The scripts after which the key may be ours: with `syncReplicas`, each is followed by WAIT. */
-const TAKES_KEY: ReadonlySet<Script> = new Set([acquireScript, acquireOrEnqueueScript, pollScript, extendScript])
+/**
+ * The scripts after which the key may be ours, each with how its decoded
+ * reply says it is: with `syncReplicas`, each is followed by WAIT.
+ */
+const TAKES_KEY: ReadonlyMap<Script, (decoded: unknown) => boolean> = new Map([
+  [acquireScript, (fence: unknown) => O.isSome(fence as O.Option<bigint>)],
+  [acquireOrEnqueueScript, (queued: unknown) => (queued as QueueReply).granted],
+  [pollScript, (queued: unknown) => (queued as QueueReply).granted],
+  [extendScript, (extended: unknown) => extended === true]
+])
 
 const fenceOf = (revision: string): bigint => (/^[0-9]{1,19}$/.test(revision) ? BigInt(revision) : 0n)
 
-/** A wake-up on the store's channel: `"<fence> <token>"`. */
-const HANDOVER = /^([1-9][0-9]{0,18}) ([\s\S]*)$/
-
-/** A waiter of this store, from joining the queue until it holds the key or leaves. */
-interface Waiter {
-  /** The handover, once its notification came. */
-  grant?: Grant
-  /** Wakes a pending `awaitHandoff`. */
-  wake?: (grant: Grant) => void
-}
+/** A wake-up on the store's channel: `"<fence> <claim ms> <token>"`. */
+const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
 
 /**
  * A store over a Redis driver. Grants carry a fencing token from a counter
@@ -241,21 +243,28 @@ interface Waiter {
  * When the driver can `subscribe`, the store has a wait `queue` (see
  * `WaitQueue`), which `Lock.acquire` uses whenever it may wait: a waiter joins
  * a FIFO list beside the key (see {@link queueKey}) and the release script
- * sets the key to the first live waiter's token for `claimMs` and publishes the
- * handover on the waiter's channel; the waiter claims the key with its own TTL.
+ * sets the key to the first live waiter's token for the claim TTL in its entry
+ * (its own store's `claimMs`) and publishes the handover (fence, claim TTL,
+ * token) on the waiter's channel; the waiter claims the key with its own TTL.
  * The store subscribes to its channel the first time a key it asks for is held
  * (one subscription per store, over the driver's one subscriber connection),
- * before any waiter of it joins a queue. A holder that expires wakes nobody:
+ * before any waiter of it joins a queue. With a driver that offers sharded
+ * pub/sub (`sSubscribe`: a Redis Cluster), the store's channel is named in the
+ * slot of each key (see `slotChannel`; one subscription per slot its waiters
+ * wait in, on that slot's master) and the scripts announce handovers with
+ * `SPUBLISH`, so a release reaches the key's shard only. A holder that expires wakes nobody:
  * waiters find the free key when they poll (on the lock's retry policy), as
- * they find a handover whose notification was lost. Without `subscribe` the
+ * they find a handover whose notification was lost (a poll that finds the
+ * key held and its waiter out of the queue puts the waiter back at the head). Without `subscribe` the
  * store has no queue and waiters poll with fresh attempts. Every release goes
  * through the queue-aware script, so a store without a queue still hands over
  * to waiters of other clients.
  *
- * A reply the scripts cannot produce, or an error reply to a script that takes
- * the key (which may have set the key before failing), is a `DriverFailure`
- * with `indeterminate: true`; an error reply to release or extend changed
- * nothing and is `indeterminate: false`.
+ * A reply the scripts cannot produce, or an error reply to a script that
+ * writes more than one thing (acquire, the queue scripts, release: a script
+ * stops at its failing command, after its earlier writes) is a
+ * `DriverFailure` with `indeterminate: true`; an error reply to extend (one
+ * write, `PEXPIRE`, after a read) changed nothing and is `indeterminate: false`.
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -335,6 +344,7 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
   const callAndWait = async <A>(
     key: string,
     decode: (reply: unknown) => E.Either<ReplyError, A>,
+    took: (decoded: unknown) => boolean,
     s: Script,
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string>
@@ -342,7 +352,7 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     const replies = await runAndWait(s, keys, args)
     if (E.isLeft(replies)) return E.left(driverFailure(key, replies.left.cause, replies.left.indeterminate))
     const decoded = decodeOn(key, decode, true, replies.right[0])
-    if (E.isLeft(decoded) || !tookKey(decoded.right)) return decoded
+    if (E.isLeft(decoded) || !took(decoded.right)) return decoded
     const acknowledged = acknowledgements(replies.right[1])
     if (acknowledged >= syncReplicas) return decoded
     await releaseHeld({ key, token: args[0]! })
@@ -358,7 +368,8 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string>
   ): Promise<E.Either<LockError, A>> => {
-    if (syncReplicas > 0 && TAKES_KEY.has(s)) return callAndWait(key, decode, s, keys, args)
+    const took = syncReplicas > 0 ? TAKES_KEY.get(s) : undefined
+    if (took !== undefined) return callAndWait(key, decode, took, s, keys, args)
     const reply = await run(s, keys, args)
     if (E.isLeft(reply)) return E.left(driverFailure(key, reply.left.cause, reply.left.indeterminate))
     return decodeOn(key, decode, indeterminateOnErrorReply, reply.right)
@@ -387,9 +398,14 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
       ? E.right(O.some(toGrant(ttlMs, reply.right.value)))
       : (reply as E.Either<LockError, O.Option<never>>)
 
+  /** On a cluster (sharded pub/sub) handovers are announced with SPUBLISH, in the key's slot. */
+  const sharded = driver.sSubscribe !== undefined
+  const subscribe = driver.sSubscribe ?? driver.subscribe
+  const release = sharded ? shardedReleaseScript : releaseScript
+
   /** Frees the key if it holds this token, handing it to the first waiter (the store's `release`). */
   const releaseHeld = (held: { readonly key: string; readonly token: string }): Promise<E.Either<LockError, boolean>> =>
-    onKey(decodeFlag, false, releaseScript, held.key, [held.token, claim])
+    onKey(decodeFlag, true, release, held.key, [held.token])
 
   const acquire: Store['acquire'] = (key, token, ttlMs) => async () => {
     const counter = fenceKey(key)
@@ -399,64 +415,74 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
 
   const waitQueue = (subscribe: RedisSubscribe): WaitQueue => {
     const clock = options.clock ?? realClock
-    const channel = options.channel ?? `leaselock:wake:${randomToken()}`
-    const waiters = new Map<string, Waiter>()
-    let listening = false
-    let subscribing: Promise<void> | undefined
+    const name = options.channel ?? `leaselock:wake:${randomToken()}`
+    /** Where the waiters of `key` are woken: the store's one channel, or (sharded) its channel in the key's slot. */
+    const channelOf = sharded ? (key: string) => slotChannel(key, name) : () => name
+    const leave = sharded ? shardedLeaveScript : leaveScript
+    const waiters = makeHandovers(clock)
+    const listening = new Set<string>()
+    const subscribing = new Map<string, Promise<void>>()
 
+    // With syncReplicas, a handover proves nothing until claimed and acknowledged:
+    // validity 0 makes the waiter claim it (a poll, followed by WAIT) before answering.
     const onMessage = (message: string): void => {
       const handover = HANDOVER.exec(message)
-      const waiter = handover === null ? undefined : waiters.get(handover[2]!)
-      if (handover === null || waiter === undefined || waiter.grant !== undefined) return
-      waiter.grant = toGrant(claimMs, BigInt(handover[1]!))
-      waiter.wake?.(waiter.grant)
+      if (handover !== null) waiters.notify(handover[3]!, toGrant(syncReplicas > 0 ? 0 : Number(handover[2]!), BigInt(handover[1]!)))
     }
 
-    /** Subscribes once; after a failure, the next waiter tries again (meanwhile waiters only poll). */
-    const listen = (): Promise<void> =>
-      (subscribing ??= subscribe(channel, onMessage)().then((r) => {
-        listening = E.isRight(r)
-        subscribing = undefined
-      }))
+    /** Subscribes to a channel once; after a failure, the next waiter tries again (meanwhile waiters only poll). */
+    const listen = (channel: string): Promise<void> => {
+      const pending = subscribing.get(channel)
+      if (pending !== undefined) return pending
+      const started = subscribe(channel, onMessage)().then((r) => {
+        if (E.isRight(r)) listening.add(channel)
+        subscribing.delete(channel)
+      })
+      subscribing.set(channel, started)
+      return started
+    }
 
-    const enqueue = async (key: string, token: string, ttlMs: number, waitMs: number): Promise<E.Either<LockError, O.Option<Grant>>> => {
-      waiters.set(token, {})
-      const wait = String(Math.max(1, Math.ceil(waitMs)))
-      const joined = await onKey(decodeFence, true, acquireOrEnqueueScript, key, [token, String(ttlMs), wait, channel])
-      if (E.isLeft(joined) || O.isSome(joined.right)) waiters.delete(token)
-      return granted(ttlMs, joined)
+    /** A queue script's answer as the port's `Queued` (a grant valid for `ttlMs`). */
+    const queued = (token: string, ttlMs: number, reply: E.Either<LockError, QueueReply>): E.Either<LockError, Queued> => {
+      if (E.isLeft(reply)) return reply
+      if (!reply.right.granted) return E.right({ _tag: 'Waiting', seen: reply.right.fence })
+      waiters.forget(token)
+      return E.right({ _tag: 'Granted', grant: toGrant(ttlMs, reply.right.fence) })
+    }
+
+    const queueArgs = (key: string, token: string, ttlMs: number, waitMs: number): ReadonlyArray<string> => [
+      token,
+      String(ttlMs),
+      String(Math.max(1, Math.ceil(waitMs))),
+      channelOf(key),
+      claim
+    ]
+
+    const enqueue = async (key: string, token: string, ttlMs: number, waitMs: number): Promise<E.Either<LockError, Queued>> => {
+      waiters.register(token)
+      const joined = await onKey(decodeQueueReply, true, acquireOrEnqueueScript, key, queueArgs(key, token, ttlMs, waitMs))
+      if (E.isLeft(joined)) waiters.forget(token)
+      return queued(token, ttlMs, joined)
     }
 
     return {
       acquireOrEnqueue: (key, token, ttlMs, waitMs) => async () => {
-        if (listening) return enqueue(key, token, ttlMs, waitMs)
+        const channel = channelOf(key)
+        if (listening.has(channel)) return enqueue(key, token, ttlMs, waitMs)
         const first = await acquire(key, token, ttlMs)()
-        if (E.isLeft(first) || O.isSome(first.right)) return first
-        await listen()
+        if (E.isLeft(first)) return first
+        if (O.isSome(first.right)) return E.right({ _tag: 'Granted', grant: first.right.value })
+        await listen(channel)
         return enqueue(key, token, ttlMs, waitMs)
       },
-      awaitHandoff: async (_key, token, ms, signal) => {
-        const waiter = waiters.get(token) ?? {}
-        waiters.set(token, waiter)
-        if (waiter.grant === undefined) {
-          const done = new AbortController()
-          const woken = new Promise<void>((resolve) => (waiter.wake = () => resolve()))
-          await Promise.race([woken, clock.sleep(ms, signal === undefined ? done.signal : AbortSignal.any([signal, done.signal]))])
-          done.abort()
-          delete waiter.wake
-        }
-        if (waiter.grant === undefined) return O.none
-        waiters.delete(token)
-        return O.some(waiter.grant)
-      },
-      poll: (key, token, ttlMs) => async () => {
-        const polled = await onKey(decodeFence, true, pollScript, key, [token, String(ttlMs)])
-        if (E.isRight(polled) && O.isSome(polled.right)) waiters.delete(token)
-        return granted(ttlMs, polled)
+      awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),
+      poll: (key, token, ttlMs, waitMs) => async () => {
+        waiters.register(token)
+        return queued(token, ttlMs, await onKey(decodeQueueReply, true, pollScript, key, queueArgs(key, token, ttlMs, waitMs)))
       },
       leave: (key, token) => async () => {
-        waiters.delete(token)
-        const left = await onKey(decodeFlag, false, leaveScript, key, [token, claim])
+        waiters.forget(token)
+        const left = await onKey(decodeFlag, true, leave, key, [token])
         return E.isLeft(left) ? left : E.right(undefined)
       }
     }
@@ -476,6 +502,6 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
           ? E.right(O.some({ fence: fenceOf(held.revision), validityMs: ttlMs, revision: held.revision }))
           : E.right(O.none)
     },
-    ...(driver.subscribe === undefined ? {} : { queue: waitQueue(driver.subscribe) })
+    ...(subscribe === undefined ? {} : { queue: waitQueue(subscribe) })
   }
 }

@@ -70,9 +70,10 @@ return false`
 /**
  * Lua helpers of the queue scripts (`KEYS[1]` lock key, `KEYS[2]` its counter,
  * `KEYS[3]` its wait queue). A queue entry is
- * `<deadline ms> <channel bytes> <token bytes> <channel><token><lock key>`:
- * the deadline on the server's clock (`TIME`), the channel that wakes the
- * waiter, its token and its key (two keys can share a queue, see `queueKey`).
+ * `<deadline ms> <claim ms> <channel bytes> <token bytes> <channel><token><lock key>`:
+ * the deadline on the server's clock (`TIME`), the claim TTL the waiter's own
+ * client asked for, the channel that wakes the waiter, its token and its key
+ * (two keys can share a queue, see `queueKey`).
  */
 const luaNow = `local function now()
   local t = redis.call('TIME')
@@ -80,61 +81,102 @@ const luaNow = `local function now()
 end
 `
 const luaParse = `local function parse(entry)
-  local deadline, c, t, rest = string.match(entry, '^(%d+) (%d+) (%d+) (.*)$')
+  local deadline, claim, c, t, rest = string.match(entry, '^(%d+) (%d+) (%d+) (%d+) (.*)$')
   if not deadline then return nil end
   c, t = tonumber(c), tonumber(t)
-  return tonumber(deadline), string.sub(rest, 1, c), string.sub(rest, c + 1, c + t), string.sub(rest, c + t + 1)
+  return tonumber(deadline), claim, string.sub(rest, 1, c), string.sub(rest, c + 1, c + t), string.sub(rest, c + t + 1)
+end
+local function counter()
+  return redis.call('GET', KEYS[2]) or '0'
+end
+`
+/** `entry(token, wait, channel, claim)` builds a queue entry (needs `now`). */
+const luaEntry = `local function entry(token, wait, channel, claim)
+  return string.format('%.0f', now() + tonumber(wait)) .. ' ' .. claim .. ' ' .. #channel .. ' ' .. #token .. ' ' .. channel .. token .. KEYS[1]
+end
+local function keepQueue(wait)
+  if redis.call('PTTL', KEYS[3]) < tonumber(wait) then redis.call('PEXPIRE', KEYS[3], wait) end
 end
 `
 /**
- * `passOn(claim)` frees the key we hold: it hands it to the first entry of this
- * key whose deadline has not passed (sets the key to its token for `claim` ms,
- * increments the counter and publishes `"<fence> <token>"` on its channel),
- * dropping dead entries on the way; with no such entry it deletes the key.
+ * How a handover is announced: `PUBLISH` (classic pub/sub: one server, or a
+ * Sentinel primary) or `SPUBLISH` (sharded pub/sub on a Redis Cluster: the
+ * waiter's channel lives in the lock key's slot, so the message stays on the
+ * key's shard).
+ *
+ * @example
+ * import { Publish } from 'leaselock/redis'
+ * const onCluster: Publish = 'SPUBLISH'
+ *
+ * @since 0.1.0
  */
-const luaPassOn = `${luaNow}${luaParse}local function passOn(claim)
+export type Publish = 'PUBLISH' | 'SPUBLISH'
+
+/**
+ * `passOn()` frees the key we hold: it hands it to the first entry of this
+ * key whose deadline has not passed (sets the key to its token for the
+ * entry's claim TTL, increments the counter and publishes
+ * `"<fence> <claim ms> <token>"` on its channel with `publish`), dropping dead
+ * entries on the way; with no such entry it deletes the key. The `SET` comes
+ * before the entry is removed, so a write refused for lack of memory changes
+ * nothing.
+ */
+const luaPassOn = (publish: Publish): string => `${luaNow}${luaParse}local function passOn()
   local i, t = 0, nil
   while true do
     local entry = redis.call('LINDEX', KEYS[3], i)
     if not entry then break end
     t = t or now()
-    local deadline, channel, token, key = parse(entry)
+    local deadline, claim, channel, token, key = parse(entry)
     if not deadline or deadline <= t then
       redis.call('LREM', KEYS[3], 1, entry)
     elseif key ~= KEYS[1] then
       i = i + 1
     else
-      redis.call('LREM', KEYS[3], 1, entry)
       redis.call('SET', KEYS[1], token, 'PX', claim)
-      redis.call('INCR', KEYS[2])
-      local fence = redis.call('GET', KEYS[2])
-      redis.call('PUBLISH', channel, fence .. ' ' .. token)
+      redis.call('LREM', KEYS[3], 1, entry)
+      local fence = redis.call('INCR', KEYS[2])
+      redis.call('${publish}', channel, fence .. ' ' .. claim .. ' ' .. token)
       return
     end
   end
   redis.call('DEL', KEYS[1])
 end
 `
-/** `dequeue(token)` removes the token's entry, if any (needs `parse`). */
-const luaDequeue = `local function dequeue(token)
+/** `find(token)` answers the token's entry of this key, if any (needs `parse`); `dequeue(token)` removes it. */
+const luaFind = `local function find(token)
   for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-    local _, _, t = parse(entry)
-    if t == token then
-      redis.call('LREM', KEYS[3], 1, entry)
-      return
-    end
+    local _, _, _, t, key = parse(entry)
+    if t == token and key == KEYS[1] then return entry end
   end
+  return nil
+end
+local function dequeue(token)
+  local entry = find(token)
+  if entry then redis.call('LREM', KEYS[3], 1, entry) end
 end
 `
 
+/** The release script's source, announcing the handover with `publish`. */
+const releaseSource = (publish: Publish): string => `${luaPassOn(publish)}if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+passOn()
+return 1`
+
+/** The leave script's source, announcing a raced handover with `publish`. */
+const leaveSource = (publish: Publish): string => `${luaPassOn(publish)}${luaFind}dequeue(ARGV[1])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+passOn()
+return 1`
+
 /**
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
- * `ARGV[1]` token, `ARGV[2]` claim TTL in ms. Frees the key only if it holds
- * the token — handing it straight to the first live waiter of the queue, if
- * any (see {@link acquireOrEnqueueScript}) — and returns 1; else 0. When
- * nobody waits this costs one `LINDEX` on a missing key more than a plain
+ * `ARGV[1]` token. Frees the key only if it holds the token — handing it
+ * straight to the first live waiter of the queue, if any (see
+ * {@link acquireOrEnqueueScript}) — and returns 1; else 0. When nobody waits
+ * this costs one `LINDEX` on a missing key more than a plain
  * compare-and-delete. Reads the server's `TIME` before writing: Redis 5 or
- * later.
+ * later. An error reply may come after a write (e.g. a counter that is not a
+ * number): the store reports it as indeterminate.
  *
  * @example
  * import { releaseScript } from 'leaselock/redis'
@@ -142,19 +184,35 @@ end
  *
  * @since 0.1.0
  */
-export const releaseScript: Script = script(
-  `${luaPassOn}if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-passOn(ARGV[2])
-return 1`
-)
+export const releaseScript: Script = script(releaseSource('PUBLISH'))
+
+/**
+ * {@link releaseScript} announcing the handover with `SPUBLISH`, for a Redis
+ * Cluster (see {@link Publish}); the same script otherwise.
+ *
+ * @example
+ * import { shardedReleaseScript } from 'leaselock/redis'
+ * assert.match(shardedReleaseScript.source, /SPUBLISH/)
+ *
+ * @since 0.1.0
+ */
+export const shardedReleaseScript: Script = script(releaseSource('SPUBLISH'))
 
 /**
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
  * `ARGV[1]` token, `ARGV[2]` TTL in ms, `ARGV[3]` how long to wait in ms,
- * `ARGV[4]` the waiter's notification channel. Takes the key if
- * it is free, exactly like {@link acquireScript} (returns the fencing token);
- * otherwise appends an entry to the queue with the deadline `TIME + ARGV[3]`,
- * makes the queue live at least that long, and returns nil.
+ * `ARGV[4]` the waiter's notification channel, `ARGV[5]` its claim TTL in ms.
+ * Takes the key if it is free, exactly like {@link acquireScript}, and
+ * returns `{1, fence}`; otherwise appends an entry to the queue with the
+ * deadline `TIME + ARGV[3]`, makes the queue live at least that long, and
+ * returns `{0, counter}`: the fencing counter as it stands (every later
+ * handover is above it).
+ *
+ * Idempotent for its token, like {@link acquireScript}, for a command sent
+ * again after a failover: when the key already holds the token (the first run
+ * took it, or it was handed over since), it resets the TTL to `ARGV[2]` and
+ * returns `{1, counter}`; when the token already has an entry, it is not
+ * queued twice.
  *
  * @example
  * import { acquireOrEnqueueScript } from 'leaselock/redis'
@@ -163,54 +221,65 @@ return 1`
  * @since 0.1.0
  */
 export const acquireOrEnqueueScript: Script = script(
-  `${luaNow}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  `${luaNow}${luaParse}${luaEntry}${luaFind}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('INCR', KEYS[2])
-  return redis.call('GET', KEYS[2])
+  return {1, counter()}
 end
-local wait = tonumber(ARGV[3])
-redis.call('RPUSH', KEYS[3], string.format('%.0f', now() + wait) .. ' ' .. #ARGV[4] .. ' ' .. #ARGV[1] .. ' ' .. ARGV[4] .. ARGV[1] .. KEYS[1])
-if redis.call('PTTL', KEYS[3]) < wait then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
-return false`
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, counter()}
+end
+if not find(ARGV[1]) then redis.call('RPUSH', KEYS[3], entry(ARGV[1], ARGV[3], ARGV[4], ARGV[5])) end
+keepQueue(ARGV[3])
+return {0, counter()}`
 )
 
 /**
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
- * `ARGV[1]` token, `ARGV[2]` TTL in ms. A waiter's fallback when no
- * notification came:
+ * `ARGV` as {@link acquireOrEnqueueScript}. A waiter's fallback when no
+ * notification came (or came too late to be answered at once):
  *
- * - the key holds the token (it was handed over, the notification was lost):
- *   resets its TTL to `ARGV[2]` and returns the counter's value — the fence
- *   of the handover, or a larger one if another key shares the counter, which
- *   keeps fences growing all the same (while the key is ours, nothing else
- *   increments the counter for it);
+ * - the key holds the token (it was handed over): resets its TTL to `ARGV[2]`
+ *   and returns `{1, counter}` — the fence of the handover, or a larger one if
+ *   another key shares the counter, which keeps fences growing all the same
+ *   (while the key is ours, nothing else increments the counter for it);
  * - the key is free (its holder expired): takes it like {@link acquireScript},
- *   leaves the queue, and returns the new fencing token;
- * - the key is held by another token: nil.
+ *   leaves the queue, and returns `{1, fence}`;
+ * - the key is held by another token: returns `{0, counter}`, after putting
+ *   the waiter back at the head of the queue if it has no entry (its handover
+ *   lapsed unclaimed, its notification lost or late).
  *
  * @example
  * import { pollScript } from 'leaselock/redis'
- * assert.match(pollScript.source, /PEXPIRE/)
+ * assert.match(pollScript.source, /LPUSH/)
  *
  * @since 0.1.0
  */
 export const pollScript: Script = script(
-  `${luaParse}${luaDequeue}local holder = redis.call('GET', KEYS[1])
+  `${luaNow}${luaParse}${luaEntry}${luaFind}local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return redis.call('GET', KEYS[2]) or redis.call('INCR', KEYS[2])
+  if not redis.call('GET', KEYS[2]) then redis.call('INCR', KEYS[2]) end
+  return {1, counter()}
 end
-if holder then return false end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('INCR', KEYS[2])
-dequeue(ARGV[1])
-return redis.call('GET', KEYS[2])`
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('INCR', KEYS[2])
+  dequeue(ARGV[1])
+  return {1, counter()}
+end
+if not find(ARGV[1]) then
+  redis.call('LPUSH', KEYS[3], entry(ARGV[1], ARGV[3], ARGV[4], ARGV[5]))
+  keepQueue(ARGV[3])
+end
+return {0, counter()}`
 )
 
 /**
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
- * `ARGV[1]` token, `ARGV[2]` claim TTL in ms. A waiter gives up: removes its
- * entry and, if a handover raced its exit (the key holds its token), passes
- * the key on like {@link releaseScript}: 1 if it did, else 0.
+ * `ARGV[1]` token. A waiter gives up: removes its entry and, if a handover
+ * raced its exit (the key holds its token), passes the key on like
+ * {@link releaseScript}: 1 if it did, else 0.
  *
  * @example
  * import { leaveScript } from 'leaselock/redis'
@@ -218,12 +287,19 @@ return redis.call('GET', KEYS[2])`
  *
  * @since 0.1.0
  */
-export const leaveScript: Script = script(
-  `${luaPassOn}${luaDequeue}dequeue(ARGV[1])
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-passOn(ARGV[2])
-return 1`
-)
+export const leaveScript: Script = script(leaveSource('PUBLISH'))
+
+/**
+ * {@link leaveScript} announcing a raced handover with `SPUBLISH`, for a
+ * Redis Cluster (see {@link Publish}).
+ *
+ * @example
+ * import { shardedLeaveScript } from 'leaselock/redis'
+ * assert.match(shardedLeaveScript.source, /SPUBLISH/)
+ *
+ * @since 0.1.0
+ */
+export const shardedLeaveScript: Script = script(leaveSource('SPUBLISH'))
 
 /**
  * `KEYS[1]` lock key; `ARGV[1]` token, `ARGV[2]` TTL in ms. Resets the TTL only

@@ -1,0 +1,72 @@
+/**
+ * Claims in flight: a lease answered from a handover before its claim (the
+ * extend to the TTL asked for) came back. Later operations on that lease wait
+ * for the claim, so a claim can never land after them and undo them.
+ *
+ * @since 0.2.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import type { Lease } from './Lease.js'
+import type { LockError } from './LockError.js'
+import type { Held } from './Store.js'
+
+/**
+ * The claims a lock has in flight, keyed by key and token (not by lease
+ * object: a copy of a lease is the same lease).
+ *
+ * - `begin` records a claim;
+ * - `after` runs an operation on a lease once its claim (if any) has settled;
+ *   from then on operations on that lease no longer wait;
+ * - `settle` answers the claim's outcome: the lease with the full validity the
+ *   store confirmed, or why it failed (`NotHeld`: the handover lapsed before
+ *   the claim landed); `lease` itself when it has no claim in flight.
+ *
+ * A claim is forgotten once an operation or `settle` has waited for it.
+ *
+ * @example
+ * import { makeClaims, fromGrant } from 'leaselock'
+ * import * as E from 'fp-ts/lib/Either.js'
+ *
+ * const claims = makeClaims()
+ * const early = fromGrant('k', 'tok', 10_000, 0, { fence: 3n, validityMs: 1_000, revision: '3' })
+ * const confirmed = fromGrant('k', 'tok', 10_000, 5, { fence: 3n, validityMs: 10_000, revision: '3' })
+ * claims.begin(early, Promise.resolve(E.right(confirmed)))
+ * assert.deepStrictEqual(await claims.settle({ ...early }), E.right(confirmed))
+ *
+ * @since 0.2.0
+ */
+export interface Claims {
+  readonly begin: (lease: Lease, claim: Promise<E.Either<LockError, Lease>>) => void
+  readonly after: <A>(held: Held, send: () => Promise<A>) => Promise<A>
+  readonly settle: (lease: Lease) => Promise<E.Either<LockError, Lease>>
+}
+
+const idOf = (held: Held): string => `${held.token}\u0000${held.key}`
+
+/**
+ * An empty set of claims.
+ *
+ * @example
+ * import { makeClaims } from 'leaselock'
+ * const claims = makeClaims()
+ * assert.strictEqual(await claims.after({ key: 'k', token: 't', revision: '' }, async () => 1), 1)
+ *
+ * @since 0.2.0
+ */
+export const makeClaims = (): Claims => {
+  const pending = new Map<string, Promise<E.Either<LockError, Lease>>>()
+  const take = (held: Held): Promise<E.Either<LockError, Lease>> | undefined => {
+    const id = idOf(held)
+    const claim = pending.get(id)
+    pending.delete(id)
+    return claim
+  }
+  return {
+    begin: (lease, claim) => void pending.set(idOf(lease), claim),
+    after: (held, send) => {
+      const claim = take(held)
+      return claim === undefined ? send() : claim.then(send)
+    },
+    settle: (lease) => take(lease) ?? Promise.resolve(E.right(lease))
+  }
+}
