@@ -17,7 +17,7 @@ export const cli = async (port: number, ...args: ReadonlyArray<string>): Promise
   try {
     return JSON.parse(text) as unknown
   } catch {
-    if (/^[A-Z]+ /.test(text) && !text.includes('\n')) throw new Error(`${args.join(' ')} on ${port}: ${text}`)
+    if (/^(error:")?[A-Z]+ /.test(text) && !text.includes('\n')) throw new Error(`${args.join(' ')} on ${port}: ${text}`)
     return text
   }
 }
@@ -54,4 +54,10 @@ export const eventually = async (what: string, check: () => Promise<boolean>, ti
     if (performance.now() - t0 > timeoutMs) throw new Error(`${what}: not reached within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${String(last)})`}`)
     await sleep(everyMs)
   }
+}
+
+/** How often each command ran on a server since it started (`INFO commandstats`, scripts' own calls included), by lower-case name. */
+export const commandCalls = async (port: number): Promise<ReadonlyMap<string, number>> => {
+  const text = String(await cli(port, 'INFO', 'commandstats'))
+  return new Map([...text.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g)].map((m) => [m[1]!, Number(m[2])] as const))
 }

@@ -113,6 +113,8 @@ export const startRedis = async (options: RedisServerOptions = {}): Promise<Redi
   const kill = async (): Promise<void> => {
     child.kill('SIGKILL')
     paused = false
+    // A background server's process does not keep the event loop alive: waiting for its exit must.
+    child.ref()
     await exited(child)
   }
   return {
@@ -138,6 +140,7 @@ export const startRedis = async (options: RedisServerOptions = {}): Promise<Redi
       if (paused) child.kill('SIGCONT')
       paused = false
       child.kill('SIGTERM')
+      child.ref()
       const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
       await exited(child)
       clearTimeout(timer)
