@@ -96,6 +96,10 @@ const launch = async (port: number, options: RedisServerOptions, startTimeoutMs:
   throw new Error(`redis-server on port ${port} did not answer PING within ${startTimeoutMs} ms: ${stderr}`)
 }
 
+/** What to kill when the test process exits: one `exit` listener for every server started. */
+const atExit = new Set<() => void>()
+process.once('exit', () => atExit.forEach((kill) => kill()))
+
 /**
  * Starts `redis-server --port P --bind 127.0.0.1 --save '' --appendonly no ...args`
  * on a free port and resolves once it answers PING.
@@ -108,7 +112,7 @@ export const startRedis = async (options: RedisServerOptions = {}): Promise<Redi
   const killOnExit = (): void => {
     child.kill('SIGKILL')
   }
-  process.once('exit', killOnExit)
+  atExit.add(killOnExit)
 
   const kill = async (): Promise<void> => {
     child.kill('SIGKILL')
@@ -136,7 +140,7 @@ export const startRedis = async (options: RedisServerOptions = {}): Promise<Redi
       child = await launch(port, options, startTimeoutMs)
     },
     stop: async () => {
-      process.removeListener('exit', killOnExit)
+      atExit.delete(killOnExit)
       if (paused) child.kill('SIGCONT')
       paused = false
       child.kill('SIGTERM')
