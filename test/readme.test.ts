@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { sharedCluster, sharedSentinel } from './support/deployments.js'
 import { startMemcached } from './support/memcachedServer.js'
 import { startRedis } from './support/redisServer.js'
 
@@ -27,7 +28,12 @@ const examples = (): Array<{ line: number; code: string }> => {
   return blocks
 }
 
-/** The examples that need servers read their ports from REDIS_PORT and MEMCACHED_PORT. */
+/**
+ * The examples that need servers read where they are from REDIS_PORT,
+ * MEMCACHED_PORT, REDIS_CLUSTER_NODES (`host:port,…`), REDIS_SENTINELS
+ * (`host:port,…`) and REDIS_SENTINEL_NAME; the cluster and the sentinels are
+ * the test run's shared deployments.
+ */
 const readmeEnv: Record<string, string> = {}
 let servers: Array<{ stop: () => Promise<void> }> = []
 
@@ -35,11 +41,13 @@ const workDir = join(root, '.tmp', 'readme')
 
 test.before(async () => {
   mkdirSync(workDir, { recursive: true })
-  const redis = await startRedis()
-  const memcached = await startMemcached()
+  const [redis, memcached, cluster, sentinel] = await Promise.all([startRedis(), startMemcached(), sharedCluster(), sharedSentinel()])
   servers = [redis, memcached]
   readmeEnv.REDIS_PORT = String(redis.port)
   readmeEnv.MEMCACHED_PORT = String(memcached.port)
+  readmeEnv.REDIS_CLUSTER_NODES = cluster.rootNodes.map((n) => `${n.host}:${n.port}`).join(',')
+  readmeEnv.REDIS_SENTINELS = sentinel.sentinelNodes.map((n) => `${n.host}:${n.port}`).join(',')
+  readmeEnv.REDIS_SENTINEL_NAME = sentinel.name
 })
 test.after(async () => {
   rmSync(workDir, { recursive: true, force: true })

@@ -243,6 +243,17 @@ R('replica frozen: a waiter handed the key claims it before answering; the claim
   })
 })
 
+R('a script sent to a replica is refused (READONLY) before it writes anything: a determinate DRIVER_FAILURE', async () => {
+  const c = await connectRedis({ host: replica.host, port: replica.port, connectTimeoutMs: 2000, commandTimeoutMs: 1000 })()
+  if (E.isLeft(c)) throw new Error(message(c.left))
+  connections.push(c.right)
+  const key = `sync-readonly-${randomToken()}`
+  const e = left(await redisStore(c.right.driver).acquire(key, 'tok', 1000)())
+  assert.ok(e._tag === 'DriverFailure' && !e.indeterminate, 'determinate')
+  assert.match(message(e), 'READONLY')
+  assert.is(await cli(primary.port, 'EXISTS', key), 0)
+})
+
 R('syncReplicas above the replicas there are: never acknowledged', async () => {
   const lock = makeLock(redisStore((await connect()).driver, { syncReplicas: 2, syncTimeoutMs: 50 }))
   const r = await lock.acquire(`sync-two-${randomToken()}`, 10_000, 0)()
