@@ -20,6 +20,15 @@
  *   (memjs fails its other requests in flight and reconnects on the next one).
  * - **sequence overflow**: `client.incrSeq` goes negative after 2^31 requests,
  *   which no request header can carry. The counter is wrapped back to 1.
+ * - **one response buffer per server**: memjs reads the replies of all the
+ *   sockets it opens to a server into one buffer, never emptied when a socket
+ *   is reset, and reads any bytes as a response. A reply cut short by a
+ *   deadline would thus misalign every later response from that server. Here
+ *   each socket's replies are read with a buffer of its own, bytes from a
+ *   socket that is no longer the server's current one are dropped, and a
+ *   header that is not a response's (magic byte other than 0x81, or key and
+ *   extras overrunning the body) resets the connection, failing its requests
+ *   in flight as indeterminate with a `MalformedResponseError`.
  * - **which connection**: memjs reconnects silently, so each response names
  *   the socket that carried its request (`connection`: an id per socket), and
  *   a request restricted to a connection is sent only while that socket is
@@ -34,7 +43,7 @@ import type { Socket } from 'node:net'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
-import { Client, Server } from 'memjs'
+import { Client, Response, Server, Utils } from 'memjs'
 import { showValue } from '../src/config/showValue.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, connectFailed } from '../src/LockError.js'
@@ -88,6 +97,25 @@ export class RequestTimeoutError extends Error {
   constructor(readonly timeoutMs: number) {
     super(`memcached did not answer within ${timeoutMs} ms`)
     this.name = 'RequestTimeoutError'
+  }
+}
+
+/**
+ * memcached's reply could not be read as binary-protocol responses (a header
+ * whose magic byte is not 0x81, or whose key and extras overrun its body): the
+ * connection was reset, and every request in flight on it failed, as
+ * indeterminate, with this cause.
+ *
+ * @example
+ * import { MalformedResponseError } from 'leaselock/memcached'
+ * assert.strictEqual(new MalformedResponseError('magic byte 0x80').message, 'memcached sent a malformed response (magic byte 0x80): the connection was reset')
+ *
+ * @since 0.1.0
+ */
+export class MalformedResponseError extends Error {
+  constructor(readonly fault: string) {
+    super(`memcached sent a malformed response (${fault}): the connection was reset`)
+    this.name = 'MalformedResponseError'
   }
 }
 
@@ -226,27 +254,103 @@ const isCurrent = (server: Server, connection: number): boolean => {
   return socket !== undefined && server.connected && connectionIds.get(socket) === connection
 }
 
-const guarded = new WeakSet<Socket>()
-
 /**
  * memjs's 'close' handler of a socket forgets the server's current socket,
  * whichever that is. A socket that closes after it was replaced (one
  * destroyed on a deadline closes a moment later; one ended by memjs's own
  * timeout, once the server answers the FIN) would thus orphan its successor:
  * left open, never closed by `close()`, and taken for a changed connection.
- * The handler of the server's current socket is made to act only while that
- * socket is still the current one.
+ * The handler is made to act only while `socket` is still the current one.
  */
-const guardClose = (server: Server): void => {
-  const socket = currentSocket(server)
-  if (socket === undefined || guarded.has(socket)) return
-  guarded.add(socket)
+const guardClose = (server: Server, socket: Socket): void => {
   for (const listener of socket.listeners('close') as Array<(hadError: boolean) => void>) {
     socket.removeListener('close', listener)
     socket.on('close', (hadError: boolean) => {
       if (currentSocket(server) === socket) listener.call(socket, hadError)
     })
   }
+}
+
+/** The first byte of every binary-protocol response (a request's is 0x80). */
+const RESPONSE_MAGIC = 0x81
+const HEADER_BYTES = 24
+/** The SASL steps memjs runs on a new socket: list the mechanisms, then authenticate. */
+const SASL_LIST_MECHANISMS = 0x20
+const SASL_AUTHENTICATE = 0x21
+const NOTHING = Buffer.alloc(0)
+
+/** Why a response header (at least 24 bytes) cannot be read, or `undefined` when it can. */
+const headerFault = (header: Buffer): string | undefined => {
+  const magic = header.readUInt8(0)
+  if (magic !== RESPONSE_MAGIC) return `magic byte 0x${magic.toString(16).padStart(2, '0')}, expected 0x81`
+  if (header.readUInt16BE(2) + header.readUInt8(4) > header.readUInt32BE(8)) return 'key and extras longer than the body'
+  return undefined
+}
+
+/** Hands one whole response to memjs as its own reader would: a SASL step, a failed authentication, or the request's callbacks. */
+const deliver = (server: Server, frame: Buffer): void => {
+  const response = Utils.parseMessage(frame)
+  const { opcode, status } = response.header
+  if (opcode === SASL_LIST_MECHANISMS) server.saslAuth()
+  else if (status === Status.AuthError) server.error(new Error(AUTH_FAILED))
+  else if (opcode === SASL_AUTHENTICATE) server.emit('authenticated')
+  else (server as unknown as { respond: (response: Response) => void }).respond(response)
+}
+
+/**
+ * Reads the responses of one socket with a buffer of its own (see the module
+ * notes): bytes that arrive once it is no longer the server's current socket
+ * are dropped, and a header that cannot be read (see {@link headerFault})
+ * resets the connection, failing its requests in flight with a
+ * {@link MalformedResponseError}, rather than wait for a body that will never
+ * come.
+ */
+const responseReader = (server: Server, socket: Socket, unread: Buffer) => {
+  let buffered = unread
+  return (chunk: Buffer): void => {
+    if (currentSocket(server) !== socket) return
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+    while (buffered.length >= HEADER_BYTES) {
+      const fault = headerFault(buffered)
+      if (fault !== undefined) {
+        buffered = NOTHING
+        server.error(new MalformedResponseError(fault))
+        return
+      }
+      const end = HEADER_BYTES + buffered.readUInt32BE(8)
+      if (buffered.length < end) return
+      const frame = buffered.subarray(0, end)
+      buffered = buffered.subarray(end)
+      deliver(server, frame)
+      if (currentSocket(server) !== socket) return
+    }
+  }
+}
+
+/** Replaces memjs's reader of `socket` with a {@link responseReader} that starts from `unread`, and empties memjs's buffer. */
+const takeOverReading = (server: Server, socket: Socket, unread: Buffer): void => {
+  ;(server as { responseBuffer: Buffer }).responseBuffer = NOTHING
+  for (const listener of socket.listeners('data') as Array<(chunk: Buffer) => void>) socket.removeListener('data', listener)
+  socket.on('data', responseReader(server, socket, unread))
+}
+
+const adopted = new WeakSet<Socket>()
+
+/**
+ * Puts the server's current socket under the driver's watch, once per socket
+ * ({@link guardClose}, {@link takeOverReading}). memjs sets up its reader
+ * when the socket connects: a socket still connecting is taken over then,
+ * with nothing of it read yet (what memjs's buffer holds is from older
+ * sockets); one already connected (opened by another user of the client) at
+ * once, with what memjs buffered from it.
+ */
+const adopt = (server: Server): void => {
+  const socket = currentSocket(server)
+  if (socket === undefined || adopted.has(socket)) return
+  adopted.add(socket)
+  guardClose(server, socket)
+  if (socket.connecting) socket.once('connect', () => takeOverReading(server, socket, NOTHING))
+  else takeOverReading(server, socket, server.responseBuffer)
 }
 
 /** The server memjs's hashing assigns to `key`, ignoring any failover marks. */
@@ -312,7 +416,7 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
           connection = connectionOf(socket)
           writeBatched(socket, buf)
         })
-        guardClose(server)
+        adopt(server)
       } catch (e) {
         settle(E.left(driverError(e, true)))
       }
@@ -328,11 +432,13 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
  * `indeterminate: true` and the connection to that server is reset. A request
  * that could not reach the server (connection refused, connect timeout, failed
  * authentication) gives `indeterminate: false`; a connection lost while it was
- * in flight gives `indeterminate: true`. A response with an error status is a
- * response, not a failure. Each response names the socket that carried its
- * request (`connection`); a request restricted to a connection is sent only
- * while that socket is still the server's current one, and otherwise
- * answered at once with a `ConnectionChangedError` (`indeterminate: false`).
+ * in flight gives `indeterminate: true`, and so does a reply that is not a
+ * binary-protocol response (a {@link MalformedResponseError}: the connection
+ * is reset). A response with an error status is a response, not a failure.
+ * Each response names the socket that carried its request (`connection`); a
+ * request restricted to a connection is sent only while that socket is still
+ * the server's current one, and otherwise answered at once with a
+ * `ConnectionChangedError` (`indeterminate: false`).
  *
  * The client stays the caller's (close it yourself), or use {@link connectMemcached}.
  *

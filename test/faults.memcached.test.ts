@@ -9,6 +9,7 @@ import { Lock, makeLock } from '../src/Lock.js'
 import { LockError, LockException, code, message } from '../src/LockError.js'
 import type { MemcachedConnection } from '../src/memcached/MemcachedConnection.js'
 import { memcachedStore } from '../src/memcached/memcachedStore.js'
+import { Status, getRequest } from '../src/memcached/protocol.js'
 import { freePort } from './support/freePort.js'
 import { MemcachedServer, startMemcached } from './support/memcachedServer.js'
 import './support/noUnhandled.js'
@@ -46,6 +47,17 @@ const until = async <A>(ms: number, f: () => Promise<E.Either<unknown, A>>): Pro
     if (E.isRight(r)) return [r.right, performance.now() - t0]
     if (performance.now() - t0 > ms) throw new Error(`still failing after ${ms} ms: ${JSON.stringify(r.left)}`)
     await sleep(50)
+  }
+}
+
+/** Waits up to `ms` for `key` to be absent from the server, as a raw GET on `via` tells; false if it is still there. */
+const goneWithin = async (via: MemcachedConnection, key: string, ms: number): Promise<boolean> => {
+  const t0 = performance.now()
+  for (;;) {
+    const got = await via.driver.send(getRequest(key))()
+    if (E.isRight(got) && got.right.status === Status.KeyNotFound) return true
+    if (performance.now() - t0 > ms) return false
+    await sleep(20)
   }
 }
 
@@ -186,19 +198,28 @@ S('server frozen (SIGSTOP): every call returns an indeterminate DriverFailure wi
     server.resume()
   }
 
+  // The timed-out releases were written before the deadline reset their connection: memcached
+  // reads them once it runs again, and deletes both items (long before their 10 s TTL). They
+  // were applied, so "indeterminate" was the true report; the extend after the release finds
+  // no item to rewrite.
+  assert.ok(await goneWithin(conn, held, 1000), 'the timed-out release deleted the item once the server ran again')
+  assert.ok(await goneWithin(conn, classKey, 1000), 'so did the timed-out releaseLock')
   const [, backMs] = await until(3000, () => lock.tryAcquire(key('thawed'), 1000)())
   note(`frozen: works again ${backMs.toFixed(0)} ms after SIGCONT`)
   const again = right(await lock.acquire(key('thawed-cycle'), 10_000, 1000)(), 'acquire after SIGCONT')
   right(await lock.release(again)(), 'release after SIGCONT')
   await until(3000, () => classTry(component, key('thawed-class')))
   const outcome = await lock.release(lease)()
-  assert.ok(E.isRight(outcome) || outcome.left._tag === 'NotHeld', 'the lease is released now, or the timed-out release had done it')
+  assert.ok(E.isLeft(outcome) && outcome.left._tag === 'NotHeld', 'releasing again reports NotHeld: the timed-out release had done it')
+  await component.releaseLock('t5', classKey)
+  assert.ok(await component.tryAcquireLock('t6', classKey, 1000), 'the key of the timed-out releaseLock is free')
 })
 
-S('close while the server is frozen is bounded by the command timeout, and leaves the component closed', async () => {
+S('close while the server is frozen is bounded by the command timeout, and leaves the component closed; its timed-out release lands once the server runs again', async () => {
   const c = configured(server.port)
   await c.open('t1')
-  await c.acquireLock('t1', key('close-frozen'), 10_000, 0)
+  const closing = key('close-frozen')
+  await c.acquireLock('t1', closing, 10_000, 0)
   await freeze(server)
   try {
     const [, ms] = await timed(() => c.close('t2'))
@@ -209,6 +230,7 @@ S('close while the server is frozen is bounded by the command timeout, and leave
   } finally {
     server.resume()
   }
+  assert.ok(await goneWithin(conn, closing, 1000), 'the release close sent before its deadline deleted the item (10 s TTL)')
 })
 
 S('nothing listening at open: a clear CONNECT_FAILED within connect_timeout, from the class and from connectMemcached', async () => {

@@ -148,6 +148,32 @@ S('acquire answers the item CAS as fence and <cas>@<connection> as revision; ext
   assert.is((await peek(a.driver, key)).status, Status.KeyNotFound)
 })
 
+S('through the lock core, extend keeps the acquisition’s fence (the ADD’s CAS) while the item gets a new CAS with each extend', async () => {
+  const lock = makeLock(storeA)
+  const casOnServer = async (key: string): Promise<bigint> => {
+    const got = await a.driver.send(getRequest(key))()
+    assert.ok(E.isRight(got) && got.right.status === Status.NoError, 'the item is there')
+    return got.right.cas
+  }
+  const key = freshKey()
+  const lease = right(await lock.acquire(key, 10_000, 0)(), 'acquire')
+  assert.is(lease.fence, await casOnServer(key), 'the fence is the CAS the ADD gave the item')
+  const once = right(await lock.extend(lease, 10_000)(), 'extend')
+  const casAfterOnce = await casOnServer(key)
+  assert.ok(casAfterOnce > lease.fence, 'the extend gave the item a new CAS')
+  assert.is(revisionOf(once.revision).cas, casAfterOnce, 'the revision follows the item’s CAS')
+  assert.is(once.fence, lease.fence, 'the fence stays the acquisition’s')
+  const twice = right(await lock.extend(once, 10_000)(), 'extend again')
+  const casAfterTwice = await casOnServer(key)
+  assert.ok(casAfterTwice > casAfterOnce)
+  assert.is(twice.fence, lease.fence, 'still the acquisition’s fence after a second extend')
+  right(await lock.release(twice)(), 'release')
+  const next = right(await lock.acquire(key, 10_000, 0)(), 'the next acquisition')
+  assert.is(next.fence, await casOnServer(key))
+  assert.ok(next.fence > casAfterTwice, 'the next acquisition’s fence is larger than any CAS the key had before')
+  right(await lock.release(next)(), 'release')
+})
+
 S('UTF-8 keys and tokens reach the server intact', async () => {
   const key = `${freshKey()}:ü-✓-鍵`
   const grant = some(right(await storeA.acquire(key, 'jeton-ü✓', 10_000)(), 'acquire'), 'acquire')
