@@ -1,6 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
@@ -16,6 +17,7 @@ import { redisStore } from '../src/redis/redisStore.js'
 import { queueKey } from '../src/redis/keys.js'
 import { keySlot, slotChannel } from '../src/redis/slots.js'
 import { conformance } from './support/conformance.js'
+import { freePort } from './support/freePort.js'
 import { sharedCluster } from './support/deployments.js'
 import type { WorkerTask } from './support/exclusionWorker.js'
 import { sleep, thrown } from './support/expect.js'
@@ -133,6 +135,8 @@ S('locks on keys of all three masters, with hash tags and plain keys: one holder
 
 S('TRYAGAIN while the key\'s slot migrates: the acquire is sent again until the migration completes, within its deadline', async () => {
   const lock = makeLock(redisStore((await connect(3_000)).driver))
+  // Its own cluster client, whose slot map goes stale with the migration: its first WAIT-ed script meets MOVED.
+  const synced = makeLock(redisStore((await connect(3_000)).driver, { syncReplicas: 1, syncTimeoutMs: 1_000 }))
   const key = `{migrating-${randomToken()}}:job`
   const held = right(await lock.acquire(key, 10_000, 0)(), 'acquire before the migration')
   const slot = keySlot(key)
@@ -150,6 +154,10 @@ S('TRYAGAIN while the key\'s slot migrates: the acquire is sent again until the 
   const tryAgain = errorsAfter.reduce((n, after, i) => n + (after.get('TRYAGAIN') ?? 0) - (errorsBefore[i]!.get('TRYAGAIN') ?? 0), 0)
   assert.ok(tryAgain > 0, 'the cluster answered TRYAGAIN meanwhile')
   assert.is(await cluster.masterOfSlot(slot), target, 'the slot moved')
+  const movedBefore = (await cluster.errorCounts(owner)).get('MOVED') ?? 0
+  const acknowledged = right(await synced.acquire(`{${key.slice(1, key.indexOf('}'))}}:synced`, 10_000, 0)(), 'a WAIT-ed acquire with a stale slot map')
+  assert.ok(((await cluster.errorCounts(owner)).get('MOVED') ?? 0) > movedBefore, 'it met MOVED on the old owner, then ran on the new one')
+  right(await synced.release(acknowledged)(), 'release')
   right(await lock.release(held)(), 'the lease taken before the migration releases on the new owner')
   right(await lock.release(lease)(), 'and so does the one taken during it')
   figures.push(`migration: an acquire on a migrating slot answered ${ms.toFixed(0)} ms later, once the slot had moved (window 300 ms)`)
@@ -183,6 +191,29 @@ S('CLUSTERDOWN (a slot nobody serves): re-sent until the slot is served again; p
     await connection.close()
     await single.stop()
   }
+})
+
+S('connectRedisCluster: nothing listening is CONNECT_FAILED at once, a node that never answers at the connect deadline; a closed connection refuses to subscribe', async () => {
+  const refused = await freePort()
+  const [r1, ms1] = await timed(() => connectRedisCluster({ rootNodes: [{ host: '127.0.0.1', port: refused }], connectTimeoutMs: 2_000 })())
+  assert.ok(E.isLeft(r1) && r1.left._tag === 'ConnectFailed' && r1.left.target === `127.0.0.1:${refused}`, 'CONNECT_FAILED naming the root node')
+  assert.match(E.isLeft(r1) ? message(r1.left) : '', 'ECONNREFUSED')
+  assert.ok(ms1 < 1_000, `refused at once: ${ms1.toFixed(0)} ms`)
+  const silent = createServer(() => undefined)
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  try {
+    const port = (silent.address() as { port: number }).port
+    const [r2, ms2] = await timed(() => connectRedisCluster({ rootNodes: [{ host: '127.0.0.1', port }], connectTimeoutMs: 300 })())
+    assert.ok(E.isLeft(r2) && r2.left._tag === 'ConnectFailed', 'CONNECT_FAILED')
+    assert.match(E.isLeft(r2) ? message(r2.left) : '', 'within 300 ms')
+    assert.ok(ms2 >= 280 && ms2 < 300 + SLACK, `at the deadline: ${ms2.toFixed(0)} ms`)
+  } finally {
+    silent.close()
+  }
+  const connection = await connect()
+  await connection.close()
+  const subscribed = await connection.driver.sSubscribe!('{x}channel', () => undefined)()
+  assert.ok(E.isLeft(subscribed) && !subscribed.left.indeterminate, 'a determinate failure after close')
 })
 
 S('SIGKILL of the master that owns a held key\'s slot: calls settle within their deadlines with typed errors, the replica is promoted, the same lock objects work again, and a waiter is not stranded', async () => {
@@ -272,14 +303,18 @@ S('a slot migration while 4 processes (two over the class API, two over the core
     }))
     const owner = await cluster.masterOfSlot(slot)
     const target = (await cluster.masters()).find((m) => m !== owner)!
-    const errorsBefore = await Promise.all([owner, target].map((m) => cluster.errorCounts(m)))
+    const scripts = async (node: ClusterNode): Promise<number> => {
+      const calls = await commandCalls(node.port)
+      return (calls.get('evalsha') ?? 0) + (calls.get('eval') ?? 0)
+    }
+    const scriptsBefore = await Promise.all([owner, target].map(scripts))
     let started: () => void = () => undefined
     const go = new Promise<void>((resolve) => (started = resolve))
     const running = runWorkers(tasks, 60_000, () => started())
     await go
     const t0 = performance.now()
-    // Once the workers run: the slot stays half-moved for 200 ms, then moves.
-    await sleep(100)
+    // Once the workers lock on the slot's owner (they connect after the start): the slot stays half-moved for 200 ms, then moves.
+    await eventually('the workers lock on the owner', async () => (await scripts(owner)) > scriptsBefore[0]! + 20, 20_000, 20)
     const migration = await cluster.beginMigration(slot, target)
     await sleep(200)
     await migration.finish()
@@ -294,10 +329,9 @@ S('a slot migration while 4 processes (two over the class API, two over the core
     assert.equal(overlaps(sections), [], 'critical sections never overlap')
     assert.ok(migratedAt < ran.ms, `the migration (done at ${migratedAt.toFixed(0)} ms) happened while the workers ran (${ran.ms.toFixed(0)} ms)`)
     assert.is(await cluster.masterOfSlot(slot), target, 'the slot moved')
-    const errorsAfter = await Promise.all([owner, target].map((m) => cluster.errorCounts(m)))
-    const met = ['TRYAGAIN', 'ASK', 'MOVED'].map((code) => errorsAfter.reduce((n, after, i) => n + (after.get(code) ?? 0) - (errorsBefore[i]!.get(code) ?? 0), 0))
-    assert.ok(met.some((n) => n > 0), `the workers met the migration (TRYAGAIN/ASK/MOVED: ${met.join('/')})`)
-    figures.push(`migration under 4 processes: 160 sections in ${ran.ms.toFixed(0)} ms, counter exact, 0 overlaps; slot moved at ${migratedAt.toFixed(0)} ms; TRYAGAIN/ASK/MOVED replies ${met.join('/')}`)
+    const [onOwner, onTarget] = (await Promise.all([owner, target].map(scripts))).map((n, i) => n - scriptsBefore[i]!)
+    assert.ok(onOwner! > 0 && onTarget! > 0, `the workers locked on the old owner (${onOwner} scripts) and, after the move, on the new one (${onTarget})`)
+    figures.push(`migration under 4 processes: 160 sections in ${ran.ms.toFixed(0)} ms, counter exact, 0 overlaps; slot moved at ${migratedAt.toFixed(0)} ms; scripts on the old owner ${onOwner}, on the new one ${onTarget}`)
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

@@ -9,6 +9,7 @@ import { LockError, message } from '../src/LockError.js'
 import type { RedisConnection } from '../src/redis/RedisConnection.js'
 import { redisStore } from '../src/redis/redisStore.js'
 import { conformance } from './support/conformance.js'
+import { freePort } from './support/freePort.js'
 import { sharedSentinel } from './support/deployments.js'
 import { thrown } from './support/expect.js'
 import { unhandled } from './support/noUnhandled.js'
@@ -98,6 +99,29 @@ S('RedisLock with sync_replicas = 1: acquires while the replica follows; with th
   } finally {
     await lock.close('sync')
   }
+})
+
+S('syncReplicas through the sentinel client: the script and WAIT go as one pipeline, and a NOSCRIPT in it falls back to EVAL', async () => {
+  const connection = await connect()
+  try {
+    const lock = makeLock(redisStore(connection.driver, { syncReplicas: 1, syncTimeoutMs: 1_000 }))
+    const primary = await deployment.primary()
+    await cli(primary.port, 'SCRIPT', 'FLUSH')
+    const lease = right(await lock.acquire(`sentinel-noscript-${randomToken()}`, 10_000, 0)(), 'acquire after SCRIPT FLUSH')
+    assert.is(await cli((await deployment.replica()).port, 'GET', lease.key), lease.token, 'acknowledged by the replica')
+    right(await lock.release(lease)(), 'release')
+  } finally {
+    await connection.close()
+  }
+  const subscribed = await connection.driver.subscribe!('channel', () => undefined)()
+  assert.ok(E.isLeft(subscribed) && !subscribed.left.indeterminate, 'a closed connection refuses to subscribe, determinately')
+})
+
+S('connectRedisSentinel: no sentinel listening is CONNECT_FAILED at the connect deadline, naming the primary and the sentinels', async () => {
+  const port = await freePort()
+  const [r, ms] = await timed(() => connectRedisSentinel({ name: 'nobody', sentinels: [{ host: '127.0.0.1', port }], connectTimeoutMs: 300 })())
+  assert.ok(E.isLeft(r) && r.left._tag === 'ConnectFailed' && r.left.target === `nobody via 127.0.0.1:${port}`, 'CONNECT_FAILED')
+  assert.ok(ms >= 280 && ms < 300 + SLACK, `at the deadline: ${ms.toFixed(0)} ms`)
 })
 
 S('SIGKILL of the primary: calls settle within their deadlines, a replica is promoted, and the same RedisLock (and the same core lock) work again', async () => {
