@@ -67,6 +67,12 @@ const itself = (reply: RedisReply): RedisReply => reply
  * - **deadlines**: connecting (discovery and a connection to every master)
  *   within `connectTimeoutMs` (default 5000), each command within
  *   `commandTimeoutMs` (default 3000) including its redirections and retries.
+ *   Commands carry no abort signal (with one, node-redis's cluster client
+ *   spends about twice the CPU per command): node clients fail at once while
+ *   disconnected, but a command routed to a node whose first connection is
+ *   still being made waits for it, and may run after its deadline — reported
+ *   indeterminate, as a lock's give-back of such an acquisition is sent
+ *   behind it on the same connection.
  * - **wake-on-release** uses sharded pub/sub: the driver has `sSubscribe`
  *   (`SSUBSCRIBE` on the master of the channel's slot, resubscribed by
  *   node-redis when the slot moves or fails over), and the store publishes
@@ -150,7 +156,7 @@ export const connectRedisCluster =
 
     const driver: RedisDriver = {
       send: (command) => () =>
-        untilServed(commandTimeoutMs, (remainingMs) => sendWithin(sendCommand, command, remainingMs, true), isTryAgain, itself),
+        untilServed(commandTimeoutMs, (remainingMs) => sendWithin(sendCommand, command, remainingMs, false), isTryAgain, itself),
       sendAndWait: (command, replicas, waitMs) => () =>
         untilServed(
           commandTimeoutMs + waitMs,

@@ -6,7 +6,8 @@
  * @since 0.1.0
  */
 import { spawn } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { startMemcached } from '../test/support/memcachedServer.js'
 import { eventually, info } from '../test/support/redisCli.js'
@@ -157,9 +158,11 @@ export const startServers = async (want: { readonly redis: boolean; readonly mem
 export const startClusterServers = async (): Promise<Servers> => {
   const binary = onPath('redis-server')
   if (binary === undefined || onPath('redis-cli') === undefined) throw new Error('--cluster needs redis-server and redis-cli on PATH')
+  // The replica writes the primary's snapshot to its folder: a temporary one.
+  const dir = mkdtempSync(join(tmpdir(), 'leaselock-bench-replica-'))
   const single = await startRedis({ args: ['--loglevel', 'warning'] })
-  const primary = await startRedis({ args: ['--loglevel', 'warning', '--repl-diskless-sync-delay', '0'] })
-  const replica = await startRedis({ args: ['--loglevel', 'warning', '--replicaof', primary.host, String(primary.port)] })
+  const primary = await startRedis({ args: ['--loglevel', 'warning', '--repl-diskless-sync-delay', '0', '--dir', dir] })
+  const replica = await startRedis({ args: ['--loglevel', 'warning', '--replicaof', primary.host, String(primary.port), '--dir', dir] })
   await eventually('the replica in sync', async () => (await info(replica.port, 'replication')).get('master_link_status') === 'up', 10_000)
   const cluster = await startCluster()
   return {
@@ -174,6 +177,7 @@ export const startClusterServers = async (): Promise<Servers> => {
     versions: { redis: await versionOf(binary, '--version') },
     stop: async () => {
       await Promise.all([single.stop(), replica.stop(), primary.stop(), cluster.stop()])
+      rmSync(dir, { recursive: true, force: true })
     }
   }
 }

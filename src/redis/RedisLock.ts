@@ -368,13 +368,20 @@ export class RedisLockComponent extends LockComponent<RedisOptions> {
   /** Opens the connection `options.mode` asks for, with the connector for that mode. */
   private connection(settings: ComponentSettings<RedisOptions>): TE.TaskEither<LockError, RedisConnection> {
     const { mode } = settings.options
-    if (mode === 'standalone') return this.connectors.standalone(redisConnectOptions(settings))
-    if (this.connectors[mode] === undefined) return TE.left(configError([`options.mode: this component has no connector for "${mode}"`]))
-    if (mode === 'cluster') {
-      const options = redisClusterConnectOptions(settings)
-      return E.isLeft(options) ? TE.left(configError(options.left)) : this.connectors.cluster!(options.right)
+    const { standalone, cluster, sentinel } = this.connectors
+    const missing = (): TE.TaskEither<LockError, RedisConnection> =>
+      TE.left(configError([`options.mode: this component has no connector for "${mode}"`]))
+    const through =
+      <O>(connector: (options: O) => TE.TaskEither<LockError, RedisConnection>) =>
+      (options: E.Either<ReadonlyArray<string>, O>): TE.TaskEither<LockError, RedisConnection> =>
+        E.isLeft(options) ? TE.left(configError(options.left)) : connector(options.right)
+    switch (mode) {
+      case 'standalone':
+        return standalone(redisConnectOptions(settings))
+      case 'cluster':
+        return cluster === undefined ? missing() : through(cluster)(redisClusterConnectOptions(settings))
+      case 'sentinel':
+        return sentinel === undefined ? missing() : through(sentinel)(redisSentinelConnectOptions(settings))
     }
-    const options = redisSentinelConnectOptions(settings)
-    return E.isLeft(options) ? TE.left(configError(options.left)) : this.connectors.sentinel!(options.right)
   }
 }
