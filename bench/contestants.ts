@@ -8,8 +8,8 @@
  */
 import { Backend, Kind, Locker } from './locker.js'
 import { rawIoredis, rawMemjs, rawNodeRedis } from './floors.js'
-import { mutexPeer, redlockPeer } from './peers.js'
-import { oursMemcached, oursMemory, oursRedis, oursRedisCluster, oursRedisSynced } from './ours.js'
+import { mutexPeer, redlockPeer, redlockQuorumPeer } from './peers.js'
+import { oursMemcached, oursMemory, oursQuorum, oursRedis, oursRedisCluster, oursRedisSynced } from './ours.js'
 import type { Endpoints } from './servers.js'
 
 /**
@@ -28,10 +28,12 @@ export interface Contestant {
   readonly floor?: string
   /** Whether it runs in the contention scenario (a lock that can wait, shared between processes). */
   readonly contends: boolean
+  /** Whether it runs on the three independent quorum servers rather than the single Redis. */
+  readonly quorum?: boolean
   readonly open: (endpoints: Endpoints) => Promise<Locker>
 }
 
-const need = (what: string, value: string | undefined): string => {
+const need = <A>(what: string, value: A | undefined): A => {
   if (value === undefined) throw new Error(`${what} is not available in this run`)
   return value
 }
@@ -102,6 +104,36 @@ export const contestants: ReadonlyArray<Contestant> = [
     floor: 'raw-ioredis',
     contends: true,
     open: (e) => mutexPeer(need('Redis', e.redisUrl))
+  },
+  {
+    id: 'leaselock-quorum',
+    label: 'leaselock quorum x3',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'node-redis',
+    contends: true,
+    quorum: true,
+    open: (e) => oursQuorum(need('Redis quorum', e.quorumUrls), true)
+  },
+  {
+    id: 'leaselock-quorum-nofence',
+    label: 'leaselock quorum x3, fencing off',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'node-redis',
+    contends: false,
+    quorum: true,
+    open: (e) => oursQuorum(need('Redis quorum', e.quorumUrls), false)
+  },
+  {
+    id: 'redlock-quorum',
+    label: 'redlock 5 x3',
+    kind: 'peer',
+    backend: 'redis',
+    client: 'ioredis',
+    contends: true,
+    quorum: true,
+    open: (e) => redlockQuorumPeer(need('Redis quorum', e.quorumUrls))
   },
   {
     id: 'leaselock-memcached',
@@ -209,6 +241,6 @@ export const available = (backends: ReadonlyArray<Backend>, endpoints: Endpoints
     (c) =>
       backends.includes(c.backend) &&
       (c.backend === 'memory' ||
-        (c.backend === 'redis' && endpoints.redisUrl !== undefined) ||
+        (c.backend === 'redis' && (c.quorum === true ? endpoints.quorumUrls !== undefined : endpoints.redisUrl !== undefined)) ||
         (c.backend === 'memcached' && endpoints.memcachedServers !== undefined))
   )

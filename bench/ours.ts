@@ -9,7 +9,8 @@ import * as E from 'fp-ts/lib/Either.js'
 import { Lock, makeLock } from '../src/Lock.js'
 import { message } from '../src/LockError.js'
 import { memoryStore } from '../adapters/memory.js'
-import { connectRedis, connectRedisCluster, redisStore } from '../adapters/redis.js'
+import { quorumStore } from '../src/quorum/quorumStore.js'
+import { connectRedis, connectRedisCluster, redisNode, redisStore } from '../adapters/redis.js'
 import { MemcachedServerAddress, connectMemcached, memcachedStore } from '../adapters/memcached.js'
 import { Locker } from './locker.js'
 
@@ -69,6 +70,33 @@ export const oursRedis = async (url: string): Promise<Locker> => {
   const connected = await connectRedis({ uri: url })()
   if (E.isLeft(connected)) throw new Error(`leaselock redis: ${message(connected.left)}`)
   return lockerOf(makeLock(redisStore(connected.right.driver)), connected.right.close)
+}
+
+/**
+ * leaselock's quorum lease over independent Redis servers: `connectRedis` to
+ * each, `redisNode`s, `quorumStore`; fenced across the nodes unless `fencing`
+ * is `false`.
+ *
+ * @example
+ * import { oursQuorum } from './ours.js'
+ * const locker = await oursQuorum(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6380', 'redis://127.0.0.1:6381'], true)
+ * await locker.close()
+ *
+ * @since 0.1.0
+ */
+export const oursQuorum = async (urls: ReadonlyArray<string>, fencing: boolean): Promise<Locker> => {
+  const opened = await Promise.all(urls.map((uri) => connectRedis({ uri })()))
+  const connections = opened.flatMap((o) => (E.isRight(o) ? [o.right] : []))
+  const close = async (): Promise<void> => {
+    await Promise.all(connections.map((c) => c.close()))
+  }
+  const failed = opened.find(E.isLeft)
+  if (failed !== undefined) {
+    await close()
+    throw new Error(`leaselock quorum: ${message(failed.left)}`)
+  }
+  const nodes = connections.map((c, i) => redisNode(c.driver, { label: urls[i]! }))
+  return lockerOf(makeLock(quorumStore(nodes, { fencing })), close)
 }
 
 /**

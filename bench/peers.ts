@@ -41,9 +41,24 @@ export const redlockReadmeSettings = {
  *
  * @since 0.1.0
  */
-export const redlockPeer = async (url: string): Promise<Locker> => {
-  const client = await connectIoredis(url)
-  const redlock = new Redlock([client], redlockReadmeSettings)
+export const redlockPeer = async (url: string): Promise<Locker> => redlockOver([url])
+
+/**
+ * node-redlock over independent Redis servers, one ioredis client each (its
+ * Redlock use), with the README's settings.
+ *
+ * @example
+ * import { redlockQuorumPeer } from './peers.js'
+ * const locker = await redlockQuorumPeer(['redis://127.0.0.1:6379', 'redis://127.0.0.1:6380', 'redis://127.0.0.1:6381'])
+ * await locker.close()
+ *
+ * @since 0.1.0
+ */
+export const redlockQuorumPeer = (urls: ReadonlyArray<string>): Promise<Locker> => redlockOver(urls)
+
+const redlockOver = async (urls: ReadonlyArray<string>): Promise<Locker> => {
+  const clients = await Promise.all(urls.map(connectIoredis))
+  const redlock = new Redlock(clients, redlockReadmeSettings)
   const errors: unknown[] = []
   redlock.on('error', (error: unknown) => {
     if (!(error instanceof ResourceLockedError)) errors.push(error)
@@ -60,7 +75,9 @@ export const redlockPeer = async (url: string): Promise<Locker> => {
         throw e
       }
     },
-    close: () => quitIoredis(client)
+    close: async () => {
+      await Promise.all(clients.map(quitIoredis))
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 import type { Settings } from './args.js'
 import type { ContentionResult } from './contention.js'
 import type { Backend, Kind } from './locker.js'
+import { quorumTable } from './quorumReport.js'
 import type { LatencyFigures, Outcome, ThroughputFigures } from './scenarios.js'
 import { ratio } from './stats.js'
 
@@ -80,7 +81,10 @@ export const definitions = {
   wait: 'Wait: per attempt, from calling acquire until it resolved (with the lock, or giving up).',
   hold: 'Hold: the mean measured critical section (a timer of --hold ms; Node timers fire on millisecond ticks).',
   shares: 'Shares: acquisitions per worker; max dev = largest |count - mean| / mean.',
-  overlaps: 'Overlaps: critical sections of different workers that intersect on the machine\'s shared monotonic clock (process.hrtime); must be 0.'
+  overlaps: 'Overlaps: critical sections of different workers that intersect on the machine\'s shared monotonic clock (process.hrtime); must be 0.',
+  quorum:
+    'Quorum: three more redis-server processes, used by leaselock\'s quorumStore (node-redis, redisNode) and node-redlock 5 (ioredis) alike; ' +
+    'x 1 server = mean latency over leaselock on the single Redis; fencing off skips the two counter round trips.'
 } as const
 
 const ok = <A>(o: Outcome<A> | undefined): A | undefined => (o !== undefined && o.ok ? o.figures : undefined)
@@ -225,8 +229,13 @@ const us = (ms: number | undefined): string =>
 const int = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : String(Math.round(x)))
 const xr = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '')
 
+const quorumSection = (r: Results): ReadonlyArray<string> => {
+  const quorum = quorumTable(r)
+  return quorum === undefined ? [] : ['6. Quorum leases over 3 independent Redis servers (same servers for ours and node-redlock; * = leaselock)', quorum, '']
+}
+
 /**
- * The tables printed on stdout: latency, throughput, contention, targets, then the definitions.
+ * The tables printed on stdout: latency, throughput, contention, quorum, targets, then the definitions.
  *
  * @example
  * import { render } from './report.js'
@@ -311,6 +320,7 @@ export const render = (r: Results): string => {
     `5. Contention (${s.workers} processes, one key, hold ${s.holdMs} ms, pause ${s.pauseMs} ms, ${s.durationMs} ms each)`,
     contenders.length === 0 ? '(no backend shared between processes in this run)' : contention,
     '',
+    ...quorumSection(r),
     'Targets',
     checks,
     '',

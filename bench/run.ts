@@ -16,6 +16,7 @@ import { Settings, parseSettings, usage } from './args.js'
 import { resultsChart } from './chart.js'
 import { ContentionResult, contention } from './contention.js'
 import { Contestant, available } from './contestants.js'
+import { quorumSummary } from './quorumReport.js'
 import { Results, definitions, ratios, render, targets } from './report.js'
 import { Entrant, Outcome, latency, throughput } from './scenarios.js'
 import { benchCluster, renderCluster } from './cluster.js'
@@ -168,7 +169,7 @@ const main = async (): Promise<number> => {
   const base = settings.quick ? 'bench-quick' : 'bench'
   const jsonFile = join(settings.outDir, `${base}.json`)
   const svgFile = join(settings.outDir, `${base}.svg`)
-  writeFileSync(jsonFile, `${JSON.stringify({ ...results, ratios: ratios(results), targets: targets(results) }, null, 2)}\n`)
+  writeFileSync(jsonFile, `${JSON.stringify({ ...results, ratios: ratios(results), quorum: quorumSummary(results), targets: targets(results) }, null, 2)}\n`)
   writeFileSync(svgFile, resultsChart(results))
   process.stdout.write(`${render(results)}\n\nwrote ${jsonFile} and ${svgFile}\n`)
   return 0

@@ -22,6 +22,8 @@ import { startRedis } from '../test/support/redisServer.js'
 export interface Endpoints {
   readonly redisUrl?: string
   readonly memcachedServers?: string
+  /** Three independent Redis servers for the quorum contestants (ours and node-redlock share them). */
+  readonly quorumUrls?: ReadonlyArray<string>
   /** A Redis primary with one replica (`--cluster` runs). */
   readonly redisPrimaryUrl?: string
   /** A Redis Cluster's nodes, `host:port,host:port…` (`--cluster` runs). */
@@ -73,10 +75,15 @@ const versionOf = (binary: string, flag: string): Promise<string> =>
     child.once('exit', () => resolve(out.trim().split('\n')[0] ?? 'unknown'))
   })
 
+/** How many independent servers the quorum contestants run on. */
+const QUORUM_NODES = 3
+
 /**
  * Brings up the backends asked for. External servers (`REDIS_URL`,
- * `MEMCACHED_SERVERS`) win over starting our own; a backend with neither is
- * left out and the note says so. `stop` stops only what was started here.
+ * `MEMCACHED_SERVERS`, `REDIS_QUORUM_URLS` with three comma-separated URLs)
+ * win over starting our own; a backend with neither is left out and the note
+ * says so. With Redis, three more servers are started for the quorum
+ * contestants. `stop` stops only what was started here.
  *
  * @example
  * import { startServers } from './servers.js'
@@ -91,6 +98,7 @@ export const startServers = async (want: { readonly redis: boolean; readonly mem
   const versions: Record<string, string> = {}
   let redisUrl: string | undefined
   let memcachedServers: string | undefined
+  let quorumUrls: ReadonlyArray<string> | undefined
   const stop = async (): Promise<void> => {
     await Promise.all(stops.map((stopOne) => stopOne()))
   }
@@ -113,6 +121,20 @@ export const startServers = async (want: { readonly redis: boolean; readonly mem
           notes.push(`redis: own redis-server on 127.0.0.1:${server.port}`)
         }
       } else notes.push('redis: skipped (no redis-server on PATH and no REDIS_URL)')
+      const external = (process.env.REDIS_QUORUM_URLS ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '')
+      if (external.length === QUORUM_NODES) {
+        quorumUrls = external
+        notes.push('redis quorum: external servers from REDIS_QUORUM_URLS')
+      } else if (binary !== undefined) {
+        const nodes = await Promise.all(
+          Array.from({ length: QUORUM_NODES }, () => startRedis({ args: ['--loglevel', 'warning'] }).catch(() => undefined))
+        )
+        for (const node of nodes) if (node !== undefined) stops.push(node.stop)
+        if (nodes.every((node) => node !== undefined)) {
+          quorumUrls = nodes.map((node) => node!.url)
+          notes.push(`redis quorum: own redis-server x${QUORUM_NODES} on 127.0.0.1:${nodes.map((node) => node!.port).join(', ')}`)
+        } else notes.push('redis quorum: skipped (a redis-server did not start)')
+      } else notes.push(`redis quorum: skipped (no redis-server on PATH and no REDIS_QUORUM_URLS with ${QUORUM_NODES} URLs)`)
     }
     if (want.memcached) {
       const binary = onPath('memcached')
@@ -139,7 +161,14 @@ export const startServers = async (want: { readonly redis: boolean; readonly mem
     await stop()
     throw e
   }
-  return { ...(redisUrl === undefined ? {} : { redisUrl }), ...(memcachedServers === undefined ? {} : { memcachedServers }), notes, versions, stop }
+  return {
+    ...(redisUrl === undefined ? {} : { redisUrl }),
+    ...(memcachedServers === undefined ? {} : { memcachedServers }),
+    ...(quorumUrls === undefined ? {} : { quorumUrls }),
+    notes,
+    versions,
+    stop
+  }
 }
 
 /**

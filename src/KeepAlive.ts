@@ -6,6 +6,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
+import { channels, publish } from './Diagnostics.js'
 import type { Environment } from './Environment.js'
 import type { Lease } from './Lease.js'
 import type { LockError } from './LockError.js'
@@ -119,7 +120,11 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
   let current = lease
 
   const renewDue = (l: Lease): number => l.acquiredAt + (l.validUntil - l.acquiredAt) * fraction
-  const expired = (lastError?: LockError): void => lost.abort(new LeaseLostError(current.key, 'expired', lastError))
+  const lose = (why: LeaseLostError['why'], lastError?: LockError): void => {
+    publish(channels.lost, () => ({ key: current.key, fence: current.fence, why }))
+    lost.abort(new LeaseLostError(current.key, why, lastError))
+  }
+  const expired = (lastError?: LockError): void => lose('expired', lastError)
 
   /** `request`'s answer, or `EXPIRED` the moment the current lease's validity runs out first. */
   const untilExpiry = async <A>(request: Promise<A>): Promise<A | typeof EXPIRED> => {
@@ -153,7 +158,7 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
       const confirmed = await adopt(lock.confirm(current)())
       if (confirmed === EXPIRED) return
       if (E.isLeft(confirmed)) {
-        if (confirmed.left._tag === 'NotHeld') return lost.abort(new LeaseLostError(current.key, 'refused', confirmed.left))
+        if (confirmed.left._tag === 'NotHeld') return lose('refused', confirmed.left)
         lastError = confirmed.left
       }
     }
@@ -172,7 +177,7 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
         lastError = undefined
         nextRenewal = renewDue(current)
       } else if (renewed.left._tag === 'NotHeld') {
-        return lost.abort(new LeaseLostError(current.key, 'refused', renewed.left))
+        return lose('refused', renewed.left)
       } else {
         lastError = renewed.left
         const after = clock.now()

@@ -9,10 +9,12 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { makeClaims } from './Claims.js'
+import { AcquireEvent, LeaseEvent, channels, publish, trace } from './Diagnostics.js'
 import { Environment, liveEnvironment } from './Environment.js'
 import { Lease, fromGrant } from './Lease.js'
-import { LockError, aborted, notHeld, timeout } from './LockError.js'
+import { LockError, aborted, code, notHeld, timeout } from './LockError.js'
 import { keepAlive, KeepAliveOptions } from './KeepAlive.js'
+import { makeLocalLines } from './LocalLine.js'
 import { queuedTries } from './QueuedWait.js'
 import { RetryPolicy, defaultRetryPolicy, defaultRetryStatus, nextRetryStatus } from './RetryPolicy.js'
 import type { Store } from './Store.js'
@@ -184,6 +186,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
   const policy = options.retry ?? defaultRetryPolicy(env.random)
 
   const claims = makeClaims()
+  const lines = makeLocalLines(clock)
 
   /**
    * An attempt whose outcome is unknown (its reply was lost or late) may have
@@ -191,7 +194,10 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
    * leave it held until its TTL. The token is this attempt's own, so nobody
    * else's lock can be touched.
    */
-  const giveBack = (key: string, token: string, revision = ''): void => void store.release({ key, token, revision })()
+  const giveBack = (key: string, token: string, reason: 'unknown' | 'spent', revision = ''): void => {
+    publish(channels.giveback, () => ({ key, backend: store.name, reason }))
+    void store.release({ key, token, revision })()
+  }
 
   /** One plain acquire with a fresh token; a grant spent on arrival is given back and answered as `none`. */
   const attempt = async (key: string, ttlMs: number): Promise<TryResult> => {
@@ -199,19 +205,32 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     const sentAt = clock.now()
     const reply = await store.acquire(key, token, ttlMs)()
     if (E.isLeft(reply)) {
-      if (reply.left._tag === 'DriverFailure' && reply.left.indeterminate) giveBack(key, token)
+      if (reply.left._tag === 'DriverFailure' && reply.left.indeterminate) giveBack(key, token, 'unknown')
       return reply
     }
     if (O.isNone(reply.right)) return reply as E.Either<never, O.Option<never>>
     const lease = leaseOf(key, token, ttlMs, sentAt, reply.right.value, clock.now())
-    if (O.isNone(lease)) giveBack(key, token, reply.right.value.revision)
+    if (O.isNone(lease)) giveBack(key, token, 'spent', reply.right.value.revision)
     return E.right(lease)
   }
+
+  const leaseEvent = (operation: LeaseEvent['operation'], lease: Lease) => (): LeaseEvent => ({ key: lease.key, backend: store.name, operation, fence: lease.fence })
+  const completed =
+    (success: string) =>
+    (event: LeaseEvent, r: E.Either<LockError, unknown>): void => {
+      event.outcome = E.isLeft(r) ? code(r.left) : success
+      if (E.isLeft(r)) event.error = r.left
+    }
 
   const release = (lease: Lease): TE.TaskEither<LockError, void> => () => {
     const valid = checkLease(store, lease)
     if (E.isLeft(valid)) return resolved(valid)
-    return claims.after(lease, store.release(valid.right)).then((r) => (E.isLeft(r) ? r : r.right ? done : E.left(notHeld(lease.key))))
+    return trace(
+      channels.release,
+      leaseEvent('release', lease),
+      () => claims.after(lease, store.release(valid.right)).then((r) => (E.isLeft(r) ? r : r.right ? done : E.left(notHeld(lease.key)))),
+      completed('released')
+    )
   }
 
   /** Plain polling: every attempt is a fresh `acquire` with a fresh token; waiting is sleeping. */
@@ -222,12 +241,42 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     abandon: () => Promise.resolve()
   })
 
-  const acquireLoop = async (key: string, ttlMs: number, timeoutMs: number, opts: AcquireOptions): Promise<E.Either<LockError, Lease>> => {
+  /** How many requests an acquisition sent, for its trace. */
+  interface Progress {
+    attempts: number
+  }
+
+  /**
+   * Queued waiting, one waiter per key at a time: the others of this lock
+   * wait their turn in memory (see `LocalLine`), so a process holds one place
+   * in the store's queue per key. A waiter whose deadline passes before its
+   * turn fails with a `Timeout` of 0 attempts, having sent nothing.
+   */
+  const queuedLoop = async (key: string, ttlMs: number, timeoutMs: number, opts: AcquireOptions, progress: Progress): Promise<E.Either<LockError, Lease>> => {
+    const start = clock.now()
+    const deadline = start + timeoutMs
+    const turn = await lines.enter(key, deadline, opts.signal)
+    if (turn === undefined)
+      return E.left(opts.signal?.aborted === true ? aborted(key, opts.signal.reason) : timeout(key, 0, clock.now() - start))
+    try {
+      return await acquireLoop(key, ttlMs, deadline, opts, progress, start)
+    } finally {
+      turn.done()
+    }
+  }
+
+  const acquireLoop = async (
+    key: string,
+    ttlMs: number,
+    deadline: number,
+    opts: AcquireOptions,
+    progress: Progress,
+    start = clock.now()
+  ): Promise<E.Either<LockError, Lease>> => {
     const { signal } = opts
     const retry = opts.retry ?? policy
-    const deadline = clock.now() + timeoutMs
     const tries =
-      store.queue !== undefined && timeoutMs > 0
+      store.queue !== undefined && deadline > clock.now()
         ? queuedTries({ env, store, queue: store.queue, claims }, key, ttlMs, deadline, { confirmed: opts.confirmed === true })
         : pollingTries(key, ttlMs)
     /**
@@ -242,12 +291,16 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
       }
       const inFlight = run()
       return raceAbort(inFlight, signal, () => {
-        void inFlight.then((r): Promise<unknown> => (E.isRight(r) && O.isSome(r.right) ? release(r.right.value)() : tries.abandon()))
+        void inFlight.then((r): Promise<unknown> => {
+          if (!(E.isRight(r) && O.isSome(r.right))) return tries.abandon()
+          publish(channels.giveback, () => ({ key, backend: store.name, reason: 'aborted' }))
+          return release(r.right.value)()
+        })
         return E.left(aborted(key, signal?.reason))
       })
     }
     let status = defaultRetryStatus
-    let attempts = 1
+    progress.attempts = 1
     let result = await step(tries.first)
     for (;;) {
       if (E.isLeft(result)) {
@@ -262,13 +315,13 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
       const next = retry(status)
       if (remaining <= 0 || O.isNone(next)) {
         await tries.abandon()
-        return E.left(timeout(key, attempts))
+        return E.left(timeout(key, progress.attempts, clock.now() - start))
       }
       const delay = Math.min(Math.max(0, next.value), remaining)
       status = nextRetryStatus(status, delay)
       result = await step(() => tries.wait(delay, signal))
       if (E.isRight(result) && O.isNone(result.right)) {
-        attempts++
+        progress.attempts++
         result = await step(tries.next)
       }
     }
@@ -278,24 +331,62 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     const args = firstLeft(firstLeft(checkKey(store, key), checkTtl(store, ttlMs)), validateTimeout(timeoutMs))
     if (E.isLeft(args)) return resolved(args)
     const [[k, ttl], wait] = args.right
-    return acquireLoop(k, ttl, wait, opts)
+    const progress: Progress = { attempts: 0 }
+    const start = clock.now()
+    return trace(
+      channels.acquire,
+      (): AcquireEvent => ({ key: k, backend: store.name, operation: 'acquire', ttlMs: ttl }),
+      () => (store.queue !== undefined && wait > 0 ? queuedLoop(k, ttl, wait, opts, progress) : acquireLoop(k, ttl, start + wait, opts, progress, start)),
+      (event, r) => {
+        event.attempts = progress.attempts
+        event.waitedMs = clock.now() - start
+        if (E.isLeft(r)) {
+          event.outcome = code(r.left)
+          event.error = r.left
+        } else {
+          event.outcome = 'acquired'
+          event.fence = r.right.fence
+        }
+      }
+    )
   }
 
   const tryAcquire: Lock['tryAcquire'] = (key, ttlMs) => () => {
     const args = firstLeft(checkKey(store, key), checkTtl(store, ttlMs))
-    return E.isLeft(args) ? resolved(args) : attempt(args.right[0], args.right[1])
+    if (E.isLeft(args)) return resolved(args)
+    const [k, ttl] = args.right
+    return trace(
+      channels.acquire,
+      (): AcquireEvent => ({ key: k, backend: store.name, operation: 'tryAcquire', ttlMs: ttl, attempts: 1 }),
+      () => attempt(k, ttl),
+      (event, r) => {
+        if (E.isLeft(r)) {
+          event.outcome = code(r.left)
+          event.error = r.left
+        } else if (O.isSome(r.right)) {
+          event.outcome = 'acquired'
+          event.fence = r.right.value.fence
+        } else event.outcome = 'held'
+      }
+    )
   }
 
   const extend: Lock['extend'] = (lease, ttlMs) => async () => {
     const args = firstLeft(checkLease(store, lease), checkTtl(store, ttlMs))
     if (E.isLeft(args)) return args
     const [held, ttl] = args.right
-    return claims.after(held, async (): Promise<E.Either<LockError, Lease>> => {
-      const sentAt = clock.now()
-      const r = await store.extend(held, ttl)()
-      if (E.isLeft(r)) return r
-      return O.isSome(r.right) ? E.right(fromGrant(held.key, held.token, ttl, sentAt, { ...r.right.value, fence: held.fence })) : E.left(notHeld(held.key))
-    })
+    return trace(
+      channels.extend,
+      leaseEvent('extend', held),
+      () =>
+        claims.after(held, async (): Promise<E.Either<LockError, Lease>> => {
+          const sentAt = clock.now()
+          const r = await store.extend(held, ttl)()
+          if (E.isLeft(r)) return r
+          return O.isSome(r.right) ? E.right(fromGrant(held.key, held.token, ttl, sentAt, { ...r.right.value, fence: held.fence })) : E.left(notHeld(held.key))
+        }),
+      completed('extended')
+    )
   }
 
   const confirm: Lock['confirm'] = (lease) => () => {

@@ -21,14 +21,17 @@ export interface InvalidArgument {
 /**
  * @example
  * import { Timeout } from 'leaselock'
- * const e: Timeout = { _tag: 'Timeout', key: 'jobs:nightly', attempts: 3 }
+ * const e: Timeout = { _tag: 'Timeout', key: 'jobs:nightly', attempts: 3, waitedMs: 1_000 }
  *
  * @since 0.1.0
  */
 export interface Timeout {
   readonly _tag: 'Timeout'
   readonly key: string
+  /** Requests sent to take the key. */
   readonly attempts: number
+  /** How long `acquire` waited, in ms. */
+  readonly waitedMs: number
 }
 /**
  * @example
@@ -131,6 +134,44 @@ export interface ConfigError {
 }
 
 /**
+ * What one node of a quorum answered, for {@link NoQuorum}'s message.
+ *
+ * @example
+ * import { NodeOutcome } from 'leaselock'
+ * const frozen: NodeOutcome = { node: 'redis 127.0.0.1:6381', outcome: 'no answer, outcome unknown (Redis did not reply within 500 ms)' }
+ *
+ * @since 0.1.0
+ */
+export interface NodeOutcome {
+  /** The node's label (see `Store.label`). */
+  readonly node: string
+  readonly outcome: string
+}
+/**
+ * A quorum operation could not get a majority of its nodes to agree: too
+ * few answered, or their answers split so that neither outcome has a
+ * majority. `nodes` says what each node did, in the order the nodes were given.
+ *
+ * @example
+ * import { NoQuorum } from 'leaselock'
+ * const e: NoQuorum = {
+ *   _tag: 'NoQuorum', key: 'jobs:nightly', operation: 'acquire', quorum: 2,
+ *   nodes: [{ node: 'redis #1', outcome: 'granted' }, { node: 'redis #2', outcome: 'failed (connection refused)' }, { node: 'redis #3', outcome: 'failed (connection refused)' }]
+ * }
+ *
+ * @since 0.1.0
+ */
+export interface NoQuorum {
+  readonly _tag: 'NoQuorum'
+  readonly key: string
+  /** `fence` is the counter round of an acquisition, after a majority granted the key. */
+  readonly operation: 'acquire' | 'release' | 'extend' | 'fence'
+  /** How many nodes had to agree. */
+  readonly quorum: number
+  readonly nodes: ReadonlyArray<NodeOutcome>
+}
+
+/**
  * Everything a lock operation can fail with.
  *
  * @example
@@ -150,6 +191,7 @@ export type LockError =
   | NoConnection
   | ConnectFailed
   | ConfigError
+  | NoQuorum
 
 /**
  * @example
@@ -163,11 +205,11 @@ export const invalidArgument = (message: string): LockError => ({ _tag: 'Invalid
 /**
  * @example
  * import { timeout } from 'leaselock'
- * timeout('jobs:nightly', 3)
+ * timeout('jobs:nightly', 3, 1_000)
  *
  * @since 0.1.0
  */
-export const timeout = (key: string, attempts: number): LockError => ({ _tag: 'Timeout', key, attempts })
+export const timeout = (key: string, attempts: number, waitedMs: number): LockError => ({ _tag: 'Timeout', key, attempts, waitedMs })
 
 /**
  * @example
@@ -252,11 +294,32 @@ export const connectFailed = (target: string, cause: unknown): LockError => ({ _
 export const configError = (errors: ReadonlyArray<string>): LockError => ({ _tag: 'ConfigError', errors })
 
 /**
+ * @example
+ * import { noQuorum } from 'leaselock'
+ * noQuorum('jobs:nightly', 'acquire', 2, [{ node: 'redis #1', outcome: 'granted' }])
+ *
+ * @since 0.1.0
+ */
+export const noQuorum = (
+  key: string,
+  operation: NoQuorum['operation'],
+  quorum: number,
+  nodes: ReadonlyArray<NodeOutcome>
+): LockError => ({ _tag: 'NoQuorum', key, operation, quorum, nodes })
+
+const QUORUM_VERBS: Readonly<Record<NoQuorum['operation'], string>> = {
+  acquire: 'Acquiring',
+  release: 'Releasing',
+  extend: 'Extending',
+  fence: 'Fencing'
+}
+
+/**
  * The stable error code of a {@link LockError}, as carried by thrown errors.
  *
  * @example
  * import { code, timeout } from 'leaselock'
- * assert.strictEqual(code(timeout('k', 1)), 'LOCK_TIMEOUT')
+ * assert.strictEqual(code(timeout('k', 1, 0)), 'LOCK_TIMEOUT')
  *
  * @since 0.1.0
  */
@@ -282,6 +345,8 @@ export const code = (e: LockError): string => {
       return 'CONNECT_FAILED'
     case 'ConfigError':
       return 'INVALID_CONFIG'
+    case 'NoQuorum':
+      return 'NO_QUORUM'
   }
 }
 
@@ -293,7 +358,7 @@ const causeMessage = (cause: unknown): string =>
  *
  * @example
  * import { message, timeout } from 'leaselock'
- * assert.strictEqual(message(timeout('k', 1)), 'Acquiring lock k failed on timeout')
+ * assert.strictEqual(message(timeout('k', 3, 1_000)), 'Acquiring lock k failed on timeout (3 attempts in 1000 ms)')
  *
  * @since 0.1.0
  */
@@ -302,7 +367,7 @@ export const message = (e: LockError): string => {
     case 'InvalidArgument':
       return e.message
     case 'Timeout':
-      return `Acquiring lock ${e.key} failed on timeout`
+      return `Acquiring lock ${e.key} failed on timeout (${e.attempts} ${e.attempts === 1 ? 'attempt' : 'attempts'} in ${Math.round(e.waitedMs)} ms)`
     case 'NotHeld':
       return `Lock ${e.key} is not held by this lease (it expired or another holder owns it)`
     case 'DriverFailure':
@@ -319,6 +384,8 @@ export const message = (e: LockError): string => {
       return `Cannot connect to ${e.target}: ${causeMessage(e.cause)}`
     case 'ConfigError':
       return `Invalid configuration: ${e.errors.join('; ')}`
+    case 'NoQuorum':
+      return `${QUORUM_VERBS[e.operation]} lock ${e.key} got no majority (${e.quorum} of ${e.nodes.length} nodes needed): ${e.nodes.map((n) => `${n.node}: ${n.outcome}`).join('; ')}`
   }
 }
 
@@ -328,7 +395,7 @@ export const message = (e: LockError): string => {
  *
  * @example
  * import { LockException, timeout } from 'leaselock'
- * const err = new LockException(timeout('k', 1), '123')
+ * const err = new LockException(timeout('k', 1, 0), '123')
  * assert.strictEqual(err.code, 'LOCK_TIMEOUT')
  * assert.strictEqual(err.traceId, '123')
  *

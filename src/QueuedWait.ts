@@ -8,6 +8,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import type { Claims } from './Claims.js'
+import { channels, publish } from './Diagnostics.js'
 import type { Environment } from './Environment.js'
 import { Lease, fromGrant } from './Lease.js'
 import { LockError, driverFailure, notHeld } from './LockError.js'
@@ -76,7 +77,9 @@ interface Proof {
  *    its true fence, takes a free key, or finds the key held by another and
  *    puts us back at the head of the queue (our handover lapsed unclaimed).
  * 3. **A grant spent on arrival is no lease**: it is given back, and the
- *    next poll queues us again.
+ *    waiter goes on with a fresh token (the give-back may land after a later
+ *    grant, which must not be the one it deletes); the next poll queues it
+ *    again.
  * 4. **Giving up is last**: `abandon` leaves the queue with the token of our
  *    entry, and the acquire loop calls it only after every request of ours
  *    has settled, so no entry outlives the wait.
@@ -95,7 +98,7 @@ interface Proof {
 export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: number, deadline: number, options: QueuedWaitOptions): Tries => {
   const { env, store, queue, claims } = context
   const { clock } = env
-  const token = env.token()
+  let token = env.token()
   const proofs: Array<Proof> = []
   /** The fence counter our first request saw: every handover to our entry is above it. */
   let after: bigint | undefined
@@ -104,7 +107,7 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
   const waitMs = (): number => Math.max(1, Math.ceil(deadline - clock.now()))
 
   /** Sends a queued request and turns its answer into a try's result. */
-  const send = async (run: TE.TaskEither<LockError, Queued>): Promise<TryResult> => {
+  const send = async (sent: string, run: TE.TaskEither<LockError, Queued>): Promise<TryResult> => {
     const sentAt = clock.now()
     const reply = await run()
     if (E.isLeft(reply)) return reply
@@ -113,8 +116,13 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
       after ??= reply.right.seen
       return E.right(O.none)
     }
-    const lease = leaseOf(key, token, ttlMs, sentAt, reply.right.grant, clock.now())
-    if (O.isNone(lease)) void store.release({ key, token, revision: reply.right.grant.revision })()
+    const lease = leaseOf(key, sent, ttlMs, sentAt, reply.right.grant, clock.now())
+    if (O.isNone(lease)) {
+      publish(channels.giveback, () => ({ key, backend: store.name, reason: 'spent' }))
+      void store.release({ key, token: sent, revision: reply.right.grant.revision })()
+      // The give-back may land late: a later grant must not carry the token it deletes.
+      token = env.token()
+    }
     return E.right(lease)
   }
 
@@ -125,7 +133,17 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
     return best
   }
 
-  const poll = (): Promise<TryResult> => send(queue.poll(key, token, ttlMs, waitMs()))
+  const poll = (): Promise<TryResult> => send(token, queue.poll(key, token, ttlMs, waitMs()))
+
+  /** A poll after a handover: the key is claimed (or found gone) before answering. */
+  const claimByPoll = async (): Promise<TryResult> => {
+    const r = await poll()
+    if (E.isRight(r) && O.isSome(r.right)) {
+      const fence = r.right.value.fence
+      publish(channels.handoff, () => ({ key, backend: store.name, fence, early: false }))
+    }
+    return r
+  }
 
   /** Extends a handed-over key to our TTL: the lease with the full validity, or why not. */
   const claim = async (early: Lease): Promise<E.Either<LockError, Lease>> => {
@@ -142,7 +160,7 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
   return {
     first: () => {
       joined = true
-      return send(queue.acquireOrEnqueue(key, token, ttlMs, waitMs()))
+      return send(token, queue.acquireOrEnqueue(key, token, ttlMs, waitMs()))
     },
     next: poll,
     wait: async (ms, signal) => {
@@ -152,10 +170,11 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
       // Aborted meanwhile: answer nothing; the loop's `abandon` passes the key on.
       if (signal?.aborted === true) return E.right(O.none)
       const proof = proofOf(handed.value.fence)
-      if (proof === undefined) return poll()
+      if (proof === undefined) return claimByPoll()
       const window = Math.min(handed.value.validityMs, ttlMs)
       const early = fromGrant(key, token, ttlMs, proof, { ...handed.value, validityMs: window })
-      if (options.confirmed || early.validUntil - clock.now() < window / 2) return poll()
+      if (options.confirmed || early.validUntil - clock.now() < window / 2) return claimByPoll()
+      publish(channels.handoff, () => ({ key, backend: store.name, fence: early.fence, early: true }))
       claims.begin(early, claim(early))
       return E.right(O.some(early))
     },

@@ -18,7 +18,7 @@ import {
 
 const table: ReadonlyArray<[LockError, string, RegExp]> = [
   [invalidArgument('ttlMs bad'), 'INVALID_ARGUMENT', /^ttlMs bad$/],
-  [timeout('lock_2', 3), 'LOCK_TIMEOUT', /^Acquiring lock lock_2 failed on timeout$/],
+  [timeout('lock_2', 3, 1_250.4), 'LOCK_TIMEOUT', /^Acquiring lock lock_2 failed on timeout \(3 attempts in 1250 ms\)$/],
   [notHeld('k'), 'NOT_HELD', /Lock k is not held/],
   [driverFailure('k', new Error('ECONNRESET'), true), 'DRIVER_FAILURE', /k: outcome unknown: ECONNRESET/],
   [driverFailure('k', 'refused', false), 'DRIVER_FAILURE', /k: request failed: refused/],

@@ -30,9 +30,10 @@ const examples = (): Array<{ line: number; code: string }> => {
 
 /**
  * The examples that need servers read where they are from REDIS_PORT,
- * MEMCACHED_PORT, REDIS_CLUSTER_NODES (`host:port,…`), REDIS_SENTINELS
- * (`host:port,…`) and REDIS_SENTINEL_NAME; the cluster and the sentinels are
- * the test run's shared deployments.
+ * MEMCACHED_PORT, REDIS_QUORUM_PORTS (three independent servers),
+ * REDIS_CLUSTER_NODES (`host:port,…`), REDIS_SENTINELS (`host:port,…`) and
+ * REDIS_SENTINEL_NAME; the cluster and the sentinels are the test run's
+ * shared deployments.
  */
 const readmeEnv: Record<string, string> = {}
 let servers: Array<{ stop: () => Promise<void> }> = []
@@ -42,9 +43,11 @@ const workDir = join(root, '.tmp', 'readme')
 test.before(async () => {
   mkdirSync(workDir, { recursive: true })
   const [redis, memcached, cluster, sentinel] = await Promise.all([startRedis(), startMemcached(), sharedCluster(), sharedSentinel()])
-  servers = [redis, memcached]
+  const quorum = await Promise.all([startRedis(), startRedis(), startRedis()])
+  servers = [redis, memcached, ...quorum]
   readmeEnv.REDIS_PORT = String(redis.port)
   readmeEnv.MEMCACHED_PORT = String(memcached.port)
+  readmeEnv.REDIS_QUORUM_PORTS = quorum.map((s) => s.port).join(',')
   readmeEnv.REDIS_CLUSTER_NODES = cluster.rootNodes.map((n) => `${n.host}:${n.port}`).join(',')
   readmeEnv.REDIS_SENTINELS = sentinel.sentinelNodes.map((n) => `${n.host}:${n.port}`).join(',')
   readmeEnv.REDIS_SENTINEL_NAME = sentinel.name

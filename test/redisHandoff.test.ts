@@ -98,7 +98,9 @@ S('the subscriber connection opens only when a lock first waits, once per client
   assert.is(await queueLength(k), 0, 'tryAcquire is one attempt: it never queues')
   assert.is(await pubsubClients(), before, 'nothing waited yet: no subscriber connection')
   const waiters = [b.lock.acquire(k, 10_000, 5_000)(), b.lock.acquire(k, 10_000, 5_000)()]
-  await queued(k, 2)
+  await queued(k, 1)
+  await sleep(20)
+  assert.is(await queueLength(k), 1, 'the two waiters of one lock hold one place in the queue')
   assert.is(await pubsubClients(), before + 1, 'one subscriber connection for both waiters of the client')
   await a.lock.release(holder)()
   await b.lock.release(leaseOf(await waiters[0]!))()
@@ -130,7 +132,7 @@ S('a release hands the key to the first waiter in a few ms, although its retry p
   await b.lock.release(next)()
 })
 
-S('waiters of two clients are served in arrival order', async () => {
+S('waiters of two clients are served in arrival order, each client holding one place in the queue', async () => {
   const a = await client()
   const b = await client()
   const k = freshKey()
@@ -145,8 +147,10 @@ S('waiters of two clients are served in arrival order', async () => {
         return leaseOf(r)
       })
     )
-    await queued(k, i + 1)
+    if (i < 2) await queued(k, i + 1)
+    else await sleep(20)
   }
+  assert.is(await queueLength(k), 2, 'one place per client; the other waiters wait their turn in their process')
   const fences = [current.fence]
   for (let i = 0; i < 6; i++) {
     await (i === 0 || i % 2 === 1 ? a.lock : b.lock).release(current)()
@@ -161,6 +165,7 @@ S('waiters of two clients are served in arrival order', async () => {
 S('a waiter that timed out or was aborted has left the queue; the next live waiter gets the key', async () => {
   const a = await client()
   const b = await client()
+  const c = await client()
   const k = freshKey()
   const holder = leaseOf(await a.lock.acquire(k, 10_000, 0)())
   const quitter = b.lock.acquire(k, 10_000, 300)()
@@ -168,7 +173,7 @@ S('a waiter that timed out or was aborted has left the queue; the next live wait
   const controller = new AbortController()
   const aborted = a.lock.acquire(k, 10_000, 30_000, { signal: controller.signal })()
   await queued(k, 2)
-  const patient = b.lock.acquire(k, 10_000, 30_000)()
+  const patient = c.lock.acquire(k, 10_000, 30_000)()
   await queued(k, 3)
   controller.abort('changed my mind')
   const q = await quitter
@@ -180,7 +185,25 @@ S('a waiter that timed out or was aborted has left the queue; the next live wait
   await a.lock.release(holder)()
   const lease = leaseOf(await patient)
   assert.ok(performance.now() - t0 < 200, 'handed straight to the patient waiter')
+  await c.lock.release(lease)()
+})
+
+S('a waiter that timed out waiting its turn behind another waiter of its own lock sent nothing; the next one takes its place', async () => {
+  const a = await client()
+  const b = await client()
+  const k = freshKey()
+  const holder = leaseOf(await a.lock.acquire(k, 10_000, 0)())
+  const first = b.lock.acquire(k, 10_000, 30_000)()
+  await queued(k, 1)
+  const quitter = await b.lock.acquire(k, 10_000, 100)()
+  assert.ok(E.isLeft(quitter) && quitter.left._tag === 'Timeout' && quitter.left.attempts === 0, 'timed out in line, no request sent')
+  const third = b.lock.acquire(k, 10_000, 30_000)()
+  await a.lock.release(holder)()
+  const lease = leaseOf(await first)
+  await queued(k, 1)
   await b.lock.release(lease)()
+  await b.lock.release(leaseOf(await third))()
+  assert.is(await queueLength(k), 0)
 })
 
 S('a waiter that vanished without leaving is skipped once its deadline passed', async () => {

@@ -255,7 +255,7 @@ export abstract class LockComponent<O extends BaseOptions> {
   /**
    * Tries until `timeout` ms have passed (0 = one attempt), waiting
    * `options.retry_timeout` with full jitter between attempts. Throws
-   * `LOCK_TIMEOUT` ("Acquiring lock <key> failed on timeout").
+   * `LOCK_TIMEOUT` ("Acquiring lock <key> failed on timeout (<n> attempts in <ms> ms)").
    */
   async acquireLock(context: Context, key: string, ttl: number, timeout: number): Promise<void> {
     const traceId = traceIdOf(context)

@@ -112,6 +112,29 @@ export const Flag = new t.Type<boolean, boolean, unknown>(
 )
 
 /**
+ * One of a few words, in any case and with surrounding spaces allowed;
+ * decodes to the word as listed.
+ *
+ * @example
+ * import { keyword } from 'leaselock'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(keyword('single', 'redlock').decode(' Redlock '), E.right('redlock'))
+ * assert.ok(E.isLeft(keyword('single', 'redlock').decode('cluster')))
+ *
+ * @since 0.1.0
+ */
+export const keyword = <W extends string>(...words: ReadonlyArray<W>): t.Type<W, W, unknown> =>
+  new t.Type<W, W, unknown>(
+    `one of ${words.map((w) => `"${w}"`).join(', ')}`,
+    (u): u is W => typeof u === 'string' && (words as ReadonlyArray<string>).includes(u),
+    (u, c) => {
+      const found = typeof u === 'string' ? words.find((w) => w === u.trim().toLowerCase()) : undefined
+      return found === undefined ? t.failure(u, c) : t.success(found)
+    },
+    (w) => w
+  )
+
+/**
  * A non-empty string (after trimming spaces); the string is kept as given.
  *
  * @example

@@ -10,11 +10,12 @@ import { pipe } from 'fp-ts/lib/function.js'
 import * as t from 'io-ts'
 import { Backend, LockComponent } from '../compat/LockComponent.js'
 import type { ConfigParams } from '../config/ConfigParams.js'
-import { Count, NonEmptyString, PositiveMilliseconds, integer } from '../config/codecs.js'
+import { Count, Flag, NonEmptyString, PositiveMilliseconds, integer } from '../config/codecs.js'
 import { OptionsOf, genericOptionSpecs, option, optionsDecoder } from '../config/options.js'
 import { ComponentSettings, ConnectionSettings, describeConnection } from '../config/settings.js'
-import type { Environment } from '../Environment.js'
-import { LockError, configError } from '../LockError.js'
+import { Environment, liveEnvironment } from '../Environment.js'
+import { LockError, configError, connectFailed, message } from '../LockError.js'
+import { quorumStore } from '../quorum/quorumStore.js'
 import { DEFAULT_MAX_KEY_BYTES } from './keys.js'
 import type {
   RedisClusterConnectOptions,
@@ -26,14 +27,16 @@ import type {
   RedisSentinelConnectOptions,
   RedisSentinelConnector
 } from './RedisConnection.js'
+import { redisNode } from './redisNode.js'
 import { DEFAULT_SYNC_TIMEOUT_MS, redisStore } from './redisStore.js'
 
 /**
  * The Redis deployment a lock component connects to: one server
- * (`standalone`), a Redis Cluster (`cluster`: every configured connection is
- * a root node), or a primary watched by Sentinel (`sentinel`: every
- * configured connection is a sentinel, and `options.master_name` names the
- * primary).
+ * (`standalone`, the first connection), a Redis Cluster (`cluster`: every
+ * configured connection is a root node), a primary watched by Sentinel
+ * (`sentinel`: every configured connection is a sentinel, and
+ * `options.master_name` names the primary), or independent servers that
+ * each hold a vote of a quorum (`redlock`: every connection is a node).
  *
  * @example
  * import { RedisMode } from 'leaselock/redis'
@@ -41,26 +44,32 @@ import { DEFAULT_SYNC_TIMEOUT_MS, redisStore } from './redisStore.js'
  *
  * @since 0.1.0
  */
-export type RedisMode = 'standalone' | 'cluster' | 'sentinel'
+export type RedisMode = 'standalone' | 'cluster' | 'sentinel' | 'redlock'
 
-const MODES: ReadonlyArray<RedisMode> = ['standalone', 'cluster', 'sentinel']
+const MODES: ReadonlyArray<RedisMode> = ['standalone', 'cluster', 'sentinel', 'redlock']
+
+/** What `options.mode` also accepts, for a mode of another name. */
+const ALIASES: Readonly<Record<string, RedisMode>> = { single: 'standalone' }
 
 /**
- * `options.mode`: one of the {@link RedisMode}s, in any case.
+ * `options.mode`: one of the {@link RedisMode}s, in any case; `single` is
+ * read as `standalone`.
  *
  * @example
  * import { RedisModeCodec } from 'leaselock/redis'
  * import * as E from 'fp-ts/lib/Either.js'
  * assert.deepStrictEqual(RedisModeCodec.decode('Cluster'), E.right('cluster'))
+ * assert.deepStrictEqual(RedisModeCodec.decode('single'), E.right('standalone'))
  * assert.ok(E.isLeft(RedisModeCodec.decode('ring')))
  *
  * @since 0.1.0
  */
 export const RedisModeCodec = new t.Type<RedisMode, RedisMode, unknown>(
-  `one of ${MODES.map((m) => `"${m}"`).join(', ')}`,
+  `one of ${MODES.map((m) => `"${m}"`).join(', ')} ("single" is "standalone")`,
   (u): u is RedisMode => MODES.includes(u as RedisMode),
   (u, c) => {
-    const mode = typeof u === 'string' ? MODES.find((m) => m === u.trim().toLowerCase()) : undefined
+    const word = typeof u === 'string' ? u.trim().toLowerCase() : undefined
+    const mode = word === undefined ? undefined : (MODES.find((m) => m === word) ?? ALIASES[word])
     return mode === undefined ? t.failure(u, c) : t.success(mode)
   },
   (mode) => mode
@@ -75,8 +84,10 @@ const SENTINEL_PORT = 26379
  * longest key in UTF-8 bytes, default {@link DEFAULT_MAX_KEY_BYTES}), `mode`
  * (a {@link RedisMode}, default `standalone`), `master_name` (the primary's
  * name, for `sentinel` mode), `sync_replicas` (replicas that must acknowledge
- * every grant, extend and handover claim, default 0) and `sync_timeout` (how
- * long to wait for them, ms, default {@link DEFAULT_SYNC_TIMEOUT_MS}).
+ * every grant, extend and handover claim, default 0), `sync_timeout` (how
+ * long to wait for them, ms, default {@link DEFAULT_SYNC_TIMEOUT_MS}) and
+ * `fencing` (`redlock` mode only: `false` skips the quorum fence, two round
+ * trips per acquisition, and every fence is 0; default `true`).
  *
  * @example
  * import { redisOptionSpecs } from 'leaselock/redis'
@@ -91,15 +102,29 @@ export const redisOptionSpecs = {
   mode: option('mode', RedisModeCodec, 'standalone'),
   masterName: option<string | undefined>('master_name', NonEmptyString, undefined),
   syncReplicas: option('sync_replicas', Count, 0),
-  syncTimeoutMs: option('sync_timeout', PositiveMilliseconds, DEFAULT_SYNC_TIMEOUT_MS)
+  syncTimeoutMs: option('sync_timeout', PositiveMilliseconds, DEFAULT_SYNC_TIMEOUT_MS),
+  fencing: option('fencing', Flag, true)
 }
+
+/**
+ * The fewest connections `options.mode = redlock` accepts: with fewer, one
+ * failed node would stop the lock (2 nodes need both), which is worse than a
+ * single server.
+ *
+ * @example
+ * import { MIN_REDLOCK_NODES } from 'leaselock/redis'
+ * assert.strictEqual(MIN_REDLOCK_NODES, 3)
+ *
+ * @since 0.1.0
+ */
+export const MIN_REDLOCK_NODES = 3
 
 /**
  * @example
  * import { RedisOptions } from 'leaselock/redis'
  * const options: RedisOptions = {
  *   retryTimeoutMs: 100, retries: 3, connectTimeoutMs: 5000, commandTimeoutMs: 3000, maxKeyBytes: 8192,
- *   mode: 'standalone', masterName: undefined, syncReplicas: 0, syncTimeoutMs: 500
+ *   mode: 'standalone', masterName: undefined, syncReplicas: 0, syncTimeoutMs: 500, fencing: true
  * }
  *
  * @since 0.1.0
@@ -109,17 +134,21 @@ export type RedisOptions = OptionsOf<typeof redisOptionSpecs>
 const decodeOptionValues = optionsDecoder(redisOptionSpecs)
 
 /** What is wrong with a combination of decoded options, naming the key. */
-const checkCombination = (options: RedisOptions): ReadonlyArray<string> =>
-  options.mode === 'sentinel' && options.masterName === undefined
+const checkCombination = (options: RedisOptions): ReadonlyArray<string> => [
+  ...(options.mode === 'sentinel' && options.masterName === undefined
     ? ['options.master_name: required with options.mode "sentinel" (the name the sentinels monitor the primary by)']
     : options.mode !== 'sentinel' && options.masterName !== undefined
       ? [`options.master_name: only used with options.mode "sentinel", got options.mode "${options.mode}"`]
-      : []
+      : []),
+  ...(options.mode === 'redlock' && options.syncReplicas > 0
+    ? ['options.sync_replicas: not used with options.mode "redlock" (its nodes are independent primaries)']
+    : [])
+]
 
 /**
  * Decodes `options.*` for a Redis lock; every bad value is named with its key,
- * and so is a bad combination (`sentinel` mode without `master_name`, or
- * `master_name` in another mode).
+ * and so is a bad combination (`sentinel` mode without `master_name`,
+ * `master_name` in another mode, `sync_replicas` in `redlock` mode).
  *
  * @example
  * import { decodeRedisOptions } from 'leaselock/redis'
@@ -222,7 +251,7 @@ const nodesOf = (
  * import * as E from 'fp-ts/lib/Either.js'
  * const options: RedisOptions = {
  *   retryTimeoutMs: 100, retries: 3, connectTimeoutMs: 5000, commandTimeoutMs: 3000, maxKeyBytes: 8192,
- *   mode: 'cluster', masterName: undefined, syncReplicas: 0, syncTimeoutMs: 500
+ *   mode: 'cluster', masterName: undefined, syncReplicas: 0, syncTimeoutMs: 500, fencing: true
  * }
  * assert.deepStrictEqual(
  *   redisClusterConnectOptions({ connections: [{ host: 'a', port: 7000 }, { uri: 'redis://b:7001' }], options }),
@@ -255,7 +284,7 @@ export const redisClusterConnectOptions = (
  * import * as E from 'fp-ts/lib/Either.js'
  * const options: RedisOptions = {
  *   retryTimeoutMs: 100, retries: 3, connectTimeoutMs: 5000, commandTimeoutMs: 3000, maxKeyBytes: 8192,
- *   mode: 'sentinel', masterName: 'locks', syncReplicas: 1, syncTimeoutMs: 500
+ *   mode: 'sentinel', masterName: 'locks', syncReplicas: 1, syncTimeoutMs: 500, fencing: true
  * }
  * assert.deepStrictEqual(
  *   redisSentinelConnectOptions({ connections: [{ host: 's1' }], credential: { password: 'pw' }, options }),
@@ -284,9 +313,10 @@ const credentialOf = (settings: ComponentSettings<RedisOptions>): { readonly use
 }
 
 /**
- * The connectors a Redis lock component opens its connection with, one per
- * {@link RedisMode}; a component without the connector its `options.mode`
- * asks for fails `open` with `INVALID_CONFIG`.
+ * The connectors a Redis lock component opens its connections with, one per
+ * kind of deployment (`standalone` also opens each node of `redlock` mode); a
+ * component without the connector its `options.mode` asks for fails `open`
+ * with `INVALID_CONFIG`.
  *
  * @example
  * import { RedisConnectors, connectRedis, connectRedisCluster, connectRedisSentinel } from 'leaselock/redis'
@@ -321,7 +351,24 @@ export interface RedisConnectors {
  * - `options.sync_replicas` (default 0) and `options.sync_timeout` (ms,
  *   default 500): replicas that must acknowledge every grant, extend and
  *   handover claim (see `RedisStoreOptions.syncReplicas`; a lock not
- *   acknowledged in time is given back and throws `NOT_REPLICATED`).
+ *   acknowledged in time is given back and throws `NOT_REPLICATED`);
+ * - `options.fencing` (`redlock` mode).
+ *
+ * `options.mode = redlock` makes every configured connection (after
+ * discovery) one independent node of a quorum (see `quorumStore`): at least
+ * {@link MIN_REDLOCK_NODES} independent primaries — not replicas of one
+ * another — and an odd number is best (an even number tolerates no more
+ * failed nodes than one fewer would, and lets contenders split the votes
+ * evenly). `open` connects to every node and fails (`CONNECT_FAILED`, naming
+ * the nodes) unless all of them answer; afterwards a minority of nodes may
+ * fail at any time. A lock then needs a majority of nodes; `acquireLock`
+ * waits by polling with `options.retry_timeout` and full jitter (there is no
+ * FIFO handoff across independent nodes); an acquisition that finds too few
+ * nodes answering fails with `NO_QUORUM` (its message says what each node
+ * did), and `LOCK_TIMEOUT` still means the key stayed held. Each
+ * acquisition's fence comes from a majority of the nodes' counters (two
+ * round trips more; `options.fencing = false` skips them). Nodes are named
+ * `redis <host>:<port>` in messages.
  *
  * Every acquisition has its own token and fencing token (see `redisStore`).
  * With a connector whose driver can `subscribe` (node-redis's does),
@@ -341,11 +388,13 @@ export interface RedisConnectors {
  */
 export class RedisLockComponent extends LockComponent<RedisOptions> {
   private readonly connectors: RedisConnectors
+  private readonly clock: Environment['clock']
 
-  /** Takes the standalone connector alone, or one per mode (see {@link RedisConnectors}). */
+  /** Takes the standalone connector alone, or one per kind of deployment (see {@link RedisConnectors}). */
   constructor(connector: RedisConnector | RedisConnectors, env?: Environment) {
     super(env)
     this.connectors = typeof connector === 'function' ? { standalone: connector } : connector
+    this.clock = (env ?? liveEnvironment).clock
   }
 
   protected decodeOptions(params: ConfigParams): E.Either<ReadonlyArray<string>, RedisOptions> {
@@ -353,9 +402,10 @@ export class RedisLockComponent extends LockComponent<RedisOptions> {
   }
 
   protected connect(settings: ComponentSettings<RedisOptions>): Promise<E.Either<LockError, Backend>> {
-    const { maxKeyBytes, syncReplicas, syncTimeoutMs } = settings.options
+    const { mode, maxKeyBytes, syncReplicas, syncTimeoutMs } = settings.options
+    if (mode === 'redlock') return this.connectQuorum(settings)
     return pipe(
-      this.connection(settings),
+      this.connection(settings, mode),
       TE.map(
         (connection): Backend => ({
           store: redisStore(connection.driver, { maxKeyBytes, syncReplicas, syncTimeoutMs }),
@@ -365,9 +415,8 @@ export class RedisLockComponent extends LockComponent<RedisOptions> {
     )()
   }
 
-  /** Opens the connection `options.mode` asks for, with the connector for that mode. */
-  private connection(settings: ComponentSettings<RedisOptions>): TE.TaskEither<LockError, RedisConnection> {
-    const { mode } = settings.options
+  /** Opens the connection `options.mode` asks for (one server, a cluster or a sentinel-watched primary). */
+  private connection(settings: ComponentSettings<RedisOptions>, mode: Exclude<RedisMode, 'redlock'>): TE.TaskEither<LockError, RedisConnection> {
     const { standalone, cluster, sentinel } = this.connectors
     const missing = (): TE.TaskEither<LockError, RedisConnection> =>
       TE.left(configError([`options.mode: this component has no connector for "${mode}"`]))
@@ -384,4 +433,42 @@ export class RedisLockComponent extends LockComponent<RedisOptions> {
         return sentinel === undefined ? missing() : through(sentinel)(redisSentinelConnectOptions(settings))
     }
   }
+
+  /** Every connection a node; all of them must connect (the ones that did are closed otherwise). */
+  private async connectQuorum(settings: ComponentSettings<RedisOptions>): Promise<E.Either<LockError, Backend>> {
+    const { connections, options } = settings
+    if (connections.length < MIN_REDLOCK_NODES)
+      return E.left(
+        configError([
+          `options.mode redlock needs at least ${MIN_REDLOCK_NODES} connections (independent Redis servers), got ${connections.length}`
+        ])
+      )
+    const opened = await Promise.all(connections.map((c) => this.connectors.standalone(redisConnectOptions({ ...settings, connections: [c] }))()))
+    const connected = opened.flatMap((o) => (E.isRight(o) ? [o.right] : []))
+    const close = (all: ReadonlyArray<RedisConnection>) => async (): Promise<void> => {
+      await Promise.all(all.map((c) => c.close()))
+    }
+    const failures = opened.flatMap((o) => (E.isLeft(o) ? [o.left] : []))
+    if (failures.length > 0) {
+      await close(connected)()
+      return E.left(
+        failures.length === 1
+          ? failures[0]!
+          : connectFailed(
+              connections.filter((_, i) => E.isLeft(opened[i]!)).map(describeConnection).join(', '),
+              new Error(failures.map(message).join('; '))
+            )
+      )
+    }
+    const nodes = connected.map((c, i) =>
+      redisNode(c.driver, { maxKeyBytes: options.maxKeyBytes, label: nodeLabel(connections[i]!) })
+    )
+    return E.right({ store: quorumStore(nodes, { clock: this.clock, fencing: options.fencing }), close: close(connected) })
+  }
+}
+
+/** `redis <host>:<port>`, or the URI without credentials. */
+const nodeLabel = (connection: ConnectionSettings): string => {
+  const where = describeConnection(connection)
+  return /^rediss?:\/\//.test(where) ? where : `redis ${where}`
 }
