@@ -9,12 +9,12 @@
  * import { makeLock } from 'leaselock'
  * import { connectMemcached, memcachedStore } from 'leaselock/memcached'
  *
- * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: 11211 }] })()
- * if (connected._tag === 'Right') {
- *   const lock = makeLock(memcachedStore(connected.right.driver))
- *   await lock.withLock('reports:daily', 30_000, { timeoutMs: 5_000 }, (lease) => async () => ({ _tag: 'Right', right: lease.fence }))()
- *   await connected.right.close()
- * }
+ * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: Number(process.env.MEMCACHED_PORT ?? 11211) }] })()
+ * assert.ok(connected._tag === 'Right')
+ * const lock = makeLock(memcachedStore(connected.right.driver))
+ * const fence = await lock.withLock('reports:daily', 30_000, { timeoutMs: 5_000 }, (lease) => async () => ({ _tag: 'Right', right: lease.fence }))()
+ * assert.strictEqual(fence._tag, 'Right')
+ * await connected.right.close()
  *
  * @since 0.1.0
  */
@@ -42,7 +42,7 @@ export * from './memjs.js'
  * const lock = new MemcachedLock()
  * lock.configure(ConfigParams.fromTuples(
  *   'connection.host', 'localhost',
- *   'connection.port', 11211
+ *   'connection.port', Number(process.env.MEMCACHED_PORT ?? 11211)
  * ))
  * await lock.open('123')
  * await lock.acquireLock('123', 'key1', 3000, 1000)

@@ -543,7 +543,7 @@ const CONNECT_RETRY_MS = 100
  * import { makeLock } from 'leaselock'
  * import { connectMemcached, memcachedStore } from 'leaselock/memcached'
  *
- * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: 11211 }], connectTimeoutMs: 2_000 })()
+ * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: Number(process.env.MEMCACHED_PORT ?? 11211) }], connectTimeoutMs: 2_000 })()
  * if (connected._tag === 'Left') throw new Error('no memcached')
  * const lock = makeLock(memcachedStore(connected.right.driver))
  * // ...

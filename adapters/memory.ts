@@ -13,6 +13,7 @@ import * as O from 'fp-ts/lib/Option.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import { Clock, realClock } from '../src/Clock.js'
 import { makeHandovers } from '../src/Handovers.js'
+import { Inspection, unsupported } from '../src/Inspection.js'
 import type { Grant, Queued, Store, WaitQueue } from '../src/Store.js'
 
 /** A synchronous step as a TaskEither, without the combinator overhead of `TE.fromIO` on the hot path. */
@@ -200,6 +201,21 @@ const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => 
 
   const waiting = (): Queued => ({ _tag: 'Waiting', seen: shared.lastFence })
 
+  const inspection = (key: string): Inspection => {
+    const entry = live(key)
+    const now = clock.now()
+    return {
+      key,
+      held: entry !== undefined,
+      remainingMs: E.right(entry === undefined ? 0 : Math.ceil(entry.expiresAt - now)),
+      fence:
+        entry === undefined
+          ? E.left(unsupported('memory', 'fence', 'the memory store keeps nothing of a key once it is free'))
+          : E.right(entry.fence),
+      waiters: E.right((queues.get(key) ?? []).filter((w) => w.deadline > now).length)
+    }
+  }
+
   const queue: WaitQueue = {
     acquireOrEnqueue: (key, token, ttlMs, waitMs) =>
       sync(() => {
@@ -246,6 +262,7 @@ const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => 
         return O.some(grant(entry, ttlMs))
       }),
     ...(options.handoff === false ? {} : { queue }),
+    inspect: (key) => sync(() => inspection(key)),
     size: () => {
       sweep(clock.now())
       return entries.size
@@ -268,7 +285,9 @@ const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => 
  * set to its token for its client's claim TTL, and notifies it through its
  * client's `deliver`. A waiter whose notification never came finds the key
  * when it polls (and is put back at the head of the queue if the handover
- * lapsed meanwhile).
+ * lapsed meanwhile). `inspect` tells whether a key is held, for how long, and
+ * how many waiters queue for it; the fence only while the key is held (a free
+ * key has left no trace).
  *
  * @example
  * import { makeLock } from 'leaselock'

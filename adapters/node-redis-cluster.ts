@@ -25,7 +25,7 @@ import {
   sendAndWaitWithin,
   sendWithin,
   untilServed,
-  within
+  settleWithin
 } from './node-redis-common.js'
 
 const RECONNECT_MAX_MS = 1000
@@ -89,10 +89,17 @@ const itself = (reply: RedisReply): RedisReply => reply
  * import { makeLock } from 'leaselock'
  * import { connectRedisCluster, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedisCluster({ rootNodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }] })()
+ * // Any nodes of the cluster, e.g. "10.0.0.1:7000,10.0.0.2:7000".
+ * const rootNodes = (process.env.REDIS_CLUSTER_NODES ?? 'localhost:7000').split(',').map((node) => {
+ *   const [host, port] = node.split(':')
+ *   return { host: host ?? 'localhost', port: Number(port) }
+ * })
+ * const connected = await connectRedisCluster({ rootNodes })()
  * if (connected._tag === 'Left') throw new Error('no cluster')
  * const lock = makeLock(redisStore(connected.right.driver))
- * // ...
+ * const lease = await lock.acquire('{tenant:42}:invoices', 10_000, 1_000)()
+ * assert.strictEqual(lease._tag, 'Right')
+ * if (lease._tag === 'Right') await lock.release(lease.right)()
  * await connected.right.close()
  *
  * @since 0.1.0
@@ -166,7 +173,7 @@ export const connectRedisCluster =
         ),
       sSubscribe: ((channel, onMessage) => async () => {
         if (closed) return E.left(driverError(new ClientClosedError(), false))
-        const subscribed = await within(
+        const subscribed = await settleWithin(
           cluster.sSubscribe(channel, (message) => onMessage(message)),
           connectTimeoutMs + commandTimeoutMs
         )
@@ -176,7 +183,7 @@ export const connectRedisCluster =
 
     const close = async (): Promise<void> => {
       closed = true
-      await within(cluster.close(), commandTimeoutMs)
+      await settleWithin(cluster.close(), commandTimeoutMs)
       cluster.destroy()
     }
 

@@ -1,7 +1,9 @@
 /**
- * What the node-redis drivers share (standalone, Cluster, Sentinel): replies
- * as {@link RedisReply} values, and commands sent with a deadline of their own
- * that tells whether a failed command may have run.
+ * What the node-redis drivers share (one server, Cluster, Sentinel), exported
+ * from `leaselock/redis` as building blocks for a driver of your own over a
+ * node-redis client: commands sent with a deadline of their own that tells
+ * whether a failed command may have run, a command and `WAIT` as one pair,
+ * re-sending while a cluster is busy, and the checks of connect options.
  *
  * @since 0.1.0
  */
@@ -9,29 +11,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import { AbortError, ClientClosedError, ClientOfflineError, ErrorReply, MaxCommandRedirectionsError, RootNodesUnavailableError } from 'redis'
 import { showValue } from '../src/config/showValue.js'
 import { DriverError, driverError } from '../src/Driver.js'
-import type { RedisReply } from '../src/redis/RedisReply.js'
-
-/**
- * A RESP3 map, set or other structured value, flattened the way RESP2 would
- * send it; an error reply stays an `Error`.
- *
- * @example
- * import { toReply } from './node-redis-common.js'
- * assert.deepStrictEqual(toReply(new Map([['a', 1]])), ['a', 1])
- *
- * @since 0.1.0
- */
-export const toReply = (u: unknown): RedisReply => {
-  if (u === null || typeof u === 'string' || typeof u === 'number' || typeof u === 'bigint' || u instanceof Error) return u
-  if (u === undefined) return null
-  if (typeof u === 'boolean') return u ? 1 : null
-  if (Buffer.isBuffer(u)) return u.toString('utf8')
-  if (Array.isArray(u)) return u.map(toReply)
-  if (u instanceof Map) return [...u].flatMap(([k, v]) => [toReply(k), toReply(v)])
-  if (u instanceof Set) return [...u].map(toReply)
-  if (typeof u === 'object') return Object.entries(u).flatMap(([k, v]) => [k, toReply(v)])
-  return String(u)
-}
+import { RedisReply, fromClientReply } from '../src/redis/RedisReply.js'
 
 /**
  * A deadline passed before the reply came; the command may or may not have run.
@@ -57,9 +37,10 @@ export class CommandTimeoutError extends Error {
  * be found for it.
  *
  * @example
- * import { ClientOfflineError } from 'redis'
- * import { isNotSent } from './node-redis-common.js'
+ * import { ClientOfflineError, SocketClosedUnexpectedlyError } from 'redis'
+ * import { isNotSent } from 'leaselock/redis'
  * assert.ok(isNotSent(new ClientOfflineError()))
+ * assert.ok(!isNotSent(new SocketClosedUnexpectedlyError()))
  *
  * @since 0.1.0
  */
@@ -77,9 +58,9 @@ export const isNotSent = (e: unknown): boolean =>
  *
  * @example
  * import { createClient } from 'redis'
- * import { SendCommand } from './node-redis-common.js'
+ * import type { SendCommand } from 'leaselock/redis'
  * const client = createClient()
- * const send: SendCommand = (args, options) => client.sendCommand(args, options)
+ * const send: SendCommand = (args, options) => client.sendCommand([...args], options)
  *
  * @since 0.1.0
  */
@@ -95,9 +76,13 @@ export type SendCommand = (args: ReadonlyArray<string>, options?: { abortSignal?
  *
  * @example
  * import { createClient } from 'redis'
- * import { sendWithin } from './node-redis-common.js'
- * const client = createClient()
- * const pong = sendWithin((args, options) => client.sendCommand(args, options), ['PING'], 1_000, true)
+ * import { sendWithin } from 'leaselock/redis'
+ * const client = createClient({ url: `redis://localhost:${process.env.REDIS_PORT ?? 6379}` })
+ * client.on('error', () => {})
+ * await client.connect()
+ * const pong = await sendWithin((args, options) => client.sendCommand([...args], options), ['PING'], 1_000, true)
+ * assert.deepStrictEqual(pong, { _tag: 'Right', right: 'PONG' })
+ * await client.close()
  *
  * @since 0.1.0
  */
@@ -129,7 +114,7 @@ export const sendWithin = (
       return settle(E.left(driverError(e, false)))
     }
     sent.then(
-      (reply) => settle(E.right(toReply(reply))),
+      (reply) => settle(E.right(fromClientReply(reply))),
       (e: unknown) =>
         settle(
           e instanceof ErrorReply
@@ -147,13 +132,14 @@ export const sendWithin = (
  *
  * @example
  * import { ErrorReply } from 'redis'
- * import { replyOf } from './node-redis-common.js'
+ * import { replyOf } from 'leaselock/redis'
  * assert.ok((await replyOf(Promise.reject(new ErrorReply('ERR x')))) instanceof Error)
+ * assert.deepStrictEqual(await replyOf(Promise.resolve(new Map([['a', 1]]))), ['a', 1])
  *
  * @since 0.1.0
  */
 export const replyOf = (sent: Promise<unknown>): Promise<RedisReply> =>
-  sent.then(toReply, (e: unknown) => (e instanceof ErrorReply ? e : Promise.reject(e)))
+  sent.then(fromClientReply, (e: unknown) => (e instanceof ErrorReply ? e : Promise.reject(e)))
 
 /**
  * Sends a command and `WAIT replicas timeoutMs` with one deadline (the
@@ -163,12 +149,16 @@ export const replyOf = (sent: Promise<unknown>): Promise<RedisReply> =>
  *
  * @example
  * import { createClient } from 'redis'
- * import { replyOf, sendAndWaitWithin } from './node-redis-common.js'
- * const client = createClient()
- * const both = sendAndWaitWithin(
- *   (command, wait) => Promise.all([replyOf(client.sendCommand(command)), replyOf(client.sendCommand(wait))]),
- *   ['SET', 'k', 'v'], 1, 100, 1_000
+ * import { replyOf, sendAndWaitWithin } from 'leaselock/redis'
+ * const client = createClient({ url: `redis://localhost:${process.env.REDIS_PORT ?? 6379}` })
+ * client.on('error', () => {})
+ * await client.connect()
+ * const both = await sendAndWaitWithin(
+ *   (command, wait) => Promise.all([replyOf(client.sendCommand([...command])), replyOf(client.sendCommand([...wait]))]),
+ *   ['SET', 'send-and-wait:example', 'v', 'PX', '1000'], 0, 100, 1_000
  * )
+ * assert.deepStrictEqual(both, { _tag: 'Right', right: ['OK', 0] }) // no replica asked for, none counted
+ * await client.close()
  *
  * @since 0.1.0
  */
@@ -206,13 +196,13 @@ export const sendAndWaitWithin = (
  * after `ms`; leaves no timer behind and never rejects.
  *
  * @example
- * import { within } from './node-redis-common.js'
- * const r = await within(new Promise(() => {}), 10)
- * assert.ok(r._tag === 'Left')
+ * import { settleWithin } from 'leaselock/redis'
+ * assert.strictEqual((await settleWithin(new Promise(() => {}), 10))._tag, 'Left')
+ * assert.deepStrictEqual(await settleWithin(Promise.resolve(1), 10), { _tag: 'Right', right: 1 })
  *
  * @since 0.1.0
  */
-export const within = <A>(promise: Promise<A>, ms: number): Promise<E.Either<unknown, A>> =>
+export const settleWithin = <A>(promise: Promise<A>, ms: number): Promise<E.Either<unknown, A>> =>
   new Promise((resolve) => {
     const timer = setTimeout(() => resolve(E.left(new CommandTimeoutError(ms))), ms)
     promise.then(
@@ -242,8 +232,9 @@ const isNode = (u: unknown): boolean =>
  * when it is given), and what it should be, for the message.
  *
  * @example
- * import { OptionRule, optionRules } from './node-redis-common.js'
- * const rule: OptionRule = ['port', optionRules.port[0], optionRules.port[1]]
+ * import { OptionRule, optionRules } from 'leaselock/redis'
+ * const rule: OptionRule = ['port', ...optionRules.port]
+ * assert.ok(rule[1](6379))
  *
  * @since 0.1.0
  */
@@ -253,7 +244,7 @@ export type OptionRule = readonly [key: string, ok: (u: unknown) => boolean, exp
  * The tests and expectations the node-redis connectors share.
  *
  * @example
- * import { optionRules } from './node-redis-common.js'
+ * import { optionRules } from 'leaselock/redis'
  * assert.ok(optionRules.port[0](6379))
  * assert.ok(!optionRules.nodes[0]([]))
  *
@@ -276,7 +267,7 @@ export const optionRules = {
  * is fine unless `required` names it.
  *
  * @example
- * import { checkOptions, optionRules } from './node-redis-common.js'
+ * import { checkOptions, optionRules } from 'leaselock/redis'
  * assert.deepStrictEqual(checkOptions({ port: 0 }, [['port', ...optionRules.port]]), ['port: expected an integer in 1..65535, got 0'])
  *
  * @since 0.1.0
@@ -304,8 +295,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  *
  * @example
  * import * as E from 'fp-ts/lib/Either.js'
- * import { isTryAgain } from 'leaselock/redis'
- * import { untilServed } from './node-redis-common.js'
+ * import { isTryAgain, untilServed } from 'leaselock/redis'
  * const r = await untilServed(100, async () => E.right(new Error('CLUSTERDOWN The cluster is down')), isTryAgain, (reply) => reply)
  * assert.ok(r._tag === 'Left' && !r.left.indeterminate)
  *

@@ -11,10 +11,10 @@ import { ClientClosedError, MultiErrorReply, createSentinel } from 'redis'
 import { driverError } from '../src/Driver.js'
 import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { RedisConnection, RedisSentinelConnectOptions } from '../src/redis/RedisConnection.js'
-import type { RedisReply } from '../src/redis/RedisReply.js'
+import { RedisReply, fromClientReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver } from '../src/redis/redisStore.js'
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from './node-redis.js'
-import { SendCommand, checkOptions, isNotSent, optionRules, sendAndWaitWithin, sendWithin, toReply, within } from './node-redis-common.js'
+import { SendCommand, checkOptions, isNotSent, optionRules, sendAndWaitWithin, sendWithin, settleWithin } from './node-redis-common.js'
 
 const RECONNECT_MAX_MS = 1000
 
@@ -50,10 +50,17 @@ const RECONNECT_MAX_MS = 1000
  * import { makeLock } from 'leaselock'
  * import { connectRedisSentinel, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedisSentinel({ name: 'locks', sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }] })()
+ * // The sentinels, e.g. "10.0.0.1:26379,10.0.0.2:26379", and the name they watch the primary by.
+ * const sentinels = (process.env.REDIS_SENTINELS ?? 'localhost:26379').split(',').map((node) => {
+ *   const [host, port] = node.split(':')
+ *   return { host: host ?? 'localhost', port: Number(port) }
+ * })
+ * const connected = await connectRedisSentinel({ name: process.env.REDIS_SENTINEL_NAME ?? 'mymaster', sentinels })()
  * if (connected._tag === 'Left') throw new Error('no primary')
  * const lock = makeLock(redisStore(connected.right.driver, { syncReplicas: 1 }))
- * // ...
+ * const lease = await lock.acquire('nightly-export', 10_000, 1_000)()
+ * assert.strictEqual(lease._tag, 'Right') // acknowledged by the replica
+ * if (lease._tag === 'Right') await lock.release(lease.right)()
  * await connected.right.close()
  *
  * @since 0.1.0
@@ -109,10 +116,10 @@ export const connectRedisSentinel =
     const sendBoth = async (command: ReadonlyArray<string>, wait: ReadonlyArray<string>): Promise<readonly [RedisReply, RedisReply]> => {
       try {
         const [reply, acknowledged] = await sentinel.multi().addCommand(false, [...command]).addCommand(false, [...wait]).execAsPipeline()
-        return [toReply(reply), toReply(acknowledged)]
+        return [fromClientReply(reply), fromClientReply(acknowledged)]
       } catch (e) {
         if (!(e instanceof MultiErrorReply)) throw e
-        return [toReply(e.replies[0]), toReply(e.replies[1])]
+        return [fromClientReply(e.replies[0]), fromClientReply(e.replies[1])]
       }
     }
 
@@ -121,7 +128,7 @@ export const connectRedisSentinel =
       sendAndWait: (command, replicas, waitMs) => () => sendAndWaitWithin(sendBoth, command, replicas, waitMs, commandTimeoutMs),
       subscribe: (channel, onMessage) => async () => {
         if (closed) return E.left(driverError(new ClientClosedError(), false))
-        const subscribed = await within(
+        const subscribed = await settleWithin(
           sentinel.subscribe(channel, (message: string) => onMessage(message)),
           connectTimeoutMs + commandTimeoutMs
         )
@@ -132,7 +139,7 @@ export const connectRedisSentinel =
     const destroy = (): Promise<void> => sentinel.destroy().catch(() => undefined)
     const close = async (): Promise<void> => {
       closed = true
-      await within(sentinel.close(), commandTimeoutMs)
+      await settleWithin(sentinel.close(), commandTimeoutMs)
       await destroy()
     }
 

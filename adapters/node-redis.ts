@@ -20,9 +20,10 @@ import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver, RedisSubscribe } from '../src/redis/redisStore.js'
-import { SendCommand, checkOptions, isNotSent, optionRules, replyOf, sendAndWaitWithin, sendWithin, within } from './node-redis-common.js'
+import { SendCommand, checkOptions, isNotSent, optionRules, replyOf, sendAndWaitWithin, sendWithin, settleWithin } from './node-redis-common.js'
 
 export { CommandTimeoutError } from './node-redis-common.js'
+
 
 /**
  * The default deadline of one command, from the call until the reply: 3000 ms
@@ -104,10 +105,12 @@ export interface NodeRedisDriverOptions {
  * import { makeLock } from 'leaselock'
  * import { nodeRedisDriver, redisStore } from 'leaselock/redis'
  *
- * const client = createClient({ url: 'redis://localhost:6379', disableOfflineQueue: true })
+ * const client = createClient({ url: `redis://localhost:${process.env.REDIS_PORT ?? 6379}`, disableOfflineQueue: true })
  * client.on('error', () => {})
  * await client.connect()
  * const lock = makeLock(redisStore(nodeRedisDriver(client, { commandTimeoutMs: 1_000 })))
+ * assert.strictEqual((await lock.tryAcquire('reports:daily', 1_000)())._tag, 'Right')
+ * await client.close()
  *
  * @since 0.1.0
  */
@@ -191,7 +194,7 @@ export interface NodeRedisSubscriber {
 
 /** Closes a node-redis client within `ms`, then cuts its socket if it is still open. Never rejects. */
 const closeWithin = async (client: NodeRedisPubSubClient, ms: number): Promise<void> => {
-  if (client.isOpen) await within(client.close(), ms)
+  if (client.isOpen) await settleWithin(client.close(), ms)
   client.destroy()
 }
 
@@ -211,7 +214,7 @@ const closeWithin = async (client: NodeRedisPubSubClient, ms: number): Promise<v
  * import { makeLock } from 'leaselock'
  * import { nodeRedisDriver, nodeRedisSubscriber, redisStore } from 'leaselock/redis'
  *
- * const client = createClient({ url: 'redis://localhost:6379', disableOfflineQueue: true })
+ * const client = createClient({ url: `redis://localhost:${process.env.REDIS_PORT ?? 6379}`, disableOfflineQueue: true })
  * client.on('error', () => {})
  * await client.connect()
  * const subscriber = nodeRedisSubscriber(client)
@@ -238,7 +241,7 @@ export const nodeRedisSubscriber = (client: NodeRedisDuplicable, options: NodeRe
     }
     connection.on('error', () => undefined)
     current = connection
-    const connected = await within(connection.connect(), connectTimeoutMs)
+    const connected = await settleWithin(connection.connect(), connectTimeoutMs)
     if (E.isRight(connected) && !closed) return E.right(connection)
     connection.destroy()
     if (current === connection) current = undefined
@@ -253,7 +256,7 @@ export const nodeRedisSubscriber = (client: NodeRedisDuplicable, options: NodeRe
         return r
       }))
       if (E.isLeft(connection)) return connection
-      const subscribed = await within(connection.right.subscribe(channel, (message) => onMessage(message)), commandTimeoutMs)
+      const subscribed = await settleWithin(connection.right.subscribe(channel, (message) => onMessage(message)), commandTimeoutMs)
       return E.isRight(subscribed) ? E.right(undefined) : E.left(driverError(subscribed.left, !isNotSent(subscribed.left)))
     },
     close: async () => {
@@ -325,7 +328,7 @@ const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string
  * import { makeLock } from 'leaselock'
  * import { connectRedis, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedis({ host: 'localhost', port: 6379, password: 'secret', connectTimeoutMs: 2_000 })()
+ * const connected = await connectRedis({ host: 'localhost', port: Number(process.env.REDIS_PORT ?? 6379), connectTimeoutMs: 2_000 })()
  * if (connected._tag === 'Left') throw new Error('no Redis')
  * const lock = makeLock(redisStore(connected.right.driver))
  * // ...

@@ -11,12 +11,12 @@
  * import { makeLock } from 'leaselock'
  * import { connectRedis, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedis({ uri: 'redis://localhost:6379' })()
- * if (connected._tag === 'Right') {
- *   const lock = makeLock(redisStore(connected.right.driver))
- *   await lock.withLock('reports:daily', 30_000, { timeoutMs: 5_000 }, (lease) => async () => ({ _tag: 'Right', right: lease.fence }))()
- *   await connected.right.close()
- * }
+ * const connected = await connectRedis({ uri: `redis://localhost:${process.env.REDIS_PORT ?? 6379}` })()
+ * assert.ok(connected._tag === 'Right')
+ * const lock = makeLock(redisStore(connected.right.driver))
+ * const fence = await lock.withLock('reports:daily', 30_000, { timeoutMs: 5_000 }, (lease) => async () => ({ _tag: 'Right', right: lease.fence }))()
+ * assert.strictEqual(fence._tag, 'Right')
+ * await connected.right.close()
  *
  * @since 0.1.0
  */
@@ -35,6 +35,18 @@ export * from '../src/redis/redisStore.js'
 export * from '../src/redis/scripts.js'
 export * from '../src/redis/slots.js'
 export * from './node-redis.js'
+export {
+  SendCommand,
+  OptionRule,
+  isNotSent,
+  sendWithin,
+  replyOf,
+  sendAndWaitWithin,
+  settleWithin,
+  optionRules,
+  checkOptions,
+  untilServed
+} from './node-redis-common.js'
 export * from './node-redis-cluster.js'
 export * from './node-redis-sentinel.js'
 
@@ -52,7 +64,7 @@ export * from './node-redis-sentinel.js'
  * const lock = new RedisLock()
  * lock.configure(ConfigParams.fromTuples(
  *   'host', 'localhost',
- *   'port', 6379
+ *   'port', Number(process.env.REDIS_PORT ?? 6379)
  * ))
  * await lock.open('123')
  * await lock.acquireLock('123', 'key1', 3000, 1000)

@@ -9,7 +9,7 @@
 import { Backend, Kind, Locker } from './locker.js'
 import { rawIoredis, rawMemjs, rawNodeRedis } from './floors.js'
 import { mutexPeer, redlockPeer, redlockQuorumPeer } from './peers.js'
-import { oursMemcached, oursMemory, oursQuorum, oursRedis, oursRedisCluster, oursRedisSynced } from './ours.js'
+import { oursIoredis, oursMemcached, oursMemory, oursQuorum, oursRedis, oursRedisCluster, oursRedisSynced } from './ours.js'
 import type { Endpoints } from './servers.js'
 
 /**
@@ -84,6 +84,16 @@ export const contestants: ReadonlyArray<Contestant> = [
     client: 'ioredis',
     contends: false,
     open: (e) => rawIoredis(need('Redis', e.redisUrl))
+  },
+  {
+    id: 'leaselock-ioredis',
+    label: 'leaselock ioredis',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'ioredis',
+    floor: 'raw-ioredis',
+    contends: true,
+    open: (e) => oursIoredis(need('Redis', e.redisUrl))
   },
   {
     id: 'redlock',

@@ -12,6 +12,8 @@ import { memoryStore } from '../adapters/memory.js'
 import { quorumStore } from '../src/quorum/quorumStore.js'
 import { connectRedis, connectRedisCluster, redisNode, redisStore } from '../adapters/redis.js'
 import { MemcachedServerAddress, connectMemcached, memcachedStore } from '../adapters/memcached.js'
+import { ioredisDriver } from '../adapters/ioredis.js'
+import { connectIoredis, quitIoredis } from './floors.js'
 import { Locker } from './locker.js'
 
 /**
@@ -70,6 +72,27 @@ export const oursRedis = async (url: string): Promise<Locker> => {
   const connected = await connectRedis({ uri: url })()
   if (E.isLeft(connected)) throw new Error(`leaselock redis: ${message(connected.left)}`)
   return lockerOf(makeLock(redisStore(connected.right.driver)), connected.right.close)
+}
+
+/**
+ * leaselock on Redis through ioredis: `ioredisDriver` (per-command
+ * deadlines, wake-on-release on a duplicated connection) over the same kind
+ * of client the peers use, and `redisStore`.
+ *
+ * @example
+ * import { oursIoredis } from './ours.js'
+ * const locker = await oursIoredis('redis://127.0.0.1:6379')
+ * await locker.close()
+ *
+ * @since 0.3.0
+ */
+export const oursIoredis = async (url: string): Promise<Locker> => {
+  const client = await connectIoredis(url)
+  const driver = ioredisDriver(client)
+  return lockerOf(makeLock(redisStore(driver)), async () => {
+    await driver.close()
+    await quitIoredis(client)
+  })
 }
 
 /**

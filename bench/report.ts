@@ -149,11 +149,12 @@ export const ratios = (
 
 const OURS_REDIS = 'leaselock-redis'
 const OURS_MEMCACHED = 'leaselock-memcached'
+const OURS_IOREDIS = 'leaselock-ioredis'
 
 const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : '-')
 
 /**
- * The targets of issues 5 and 7, checked against a run.
+ * The targets of issues 5, 7 and 15, checked against a run.
  *
  * @example
  * import { targets } from './report.js'
@@ -178,6 +179,7 @@ export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention'
   return [
     floorTarget(OURS_REDIS, 'raw-node-redis', 'Redis acquire+release vs raw node-redis'),
     floorTarget(OURS_MEMCACHED, 'raw-memjs', 'Memcached acquire+release vs raw memjs'),
+    floorTarget(OURS_IOREDIS, 'raw-ioredis', 'Redis (ioredis) acquire+release vs raw ioredis'),
     {
       name: 'Redis contention: busy',
       goal: '>= 80%',

@@ -12,7 +12,7 @@ import { makeClaims } from './Claims.js'
 import { AcquireEvent, LeaseEvent, channels, publish, trace } from './Diagnostics.js'
 import { Environment, liveEnvironment } from './Environment.js'
 import { Lease, fromGrant } from './Lease.js'
-import { LockError, aborted, code, notHeld, timeout } from './LockError.js'
+import { LockError, TimeoutHolder, aborted, code, notHeld, timeout } from './LockError.js'
 import { keepAlive, KeepAliveOptions } from './KeepAlive.js'
 import { makeLocalLines } from './LocalLine.js'
 import { queuedTries } from './QueuedWait.js'
@@ -241,6 +241,18 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     abandon: () => Promise.resolve()
   })
 
+  /** What the store can tell of a key a wait gave up on (one read, for the Timeout's message), if it can be inspected. */
+  const holderOf = async (key: string): Promise<TimeoutHolder | undefined> => {
+    if (store.inspect === undefined) return undefined
+    const seen = await store.inspect(key)()
+    if (E.isLeft(seen)) return undefined
+    const { remainingMs, waiters } = seen.right
+    return {
+      ...(E.isRight(remainingMs) ? { remainingMs: remainingMs.right } : {}),
+      ...(E.isRight(waiters) ? { waiters: waiters.right } : {})
+    }
+  }
+
   /** How many requests an acquisition sent, for its trace. */
   interface Progress {
     attempts: number
@@ -315,7 +327,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
       const next = retry(status)
       if (remaining <= 0 || O.isNone(next)) {
         await tries.abandon()
-        return E.left(timeout(key, progress.attempts, clock.now() - start))
+        return E.left(timeout(key, progress.attempts, clock.now() - start, await holderOf(key)))
       }
       const delay = Math.min(Math.max(0, next.value), remaining)
       status = nextRetryStatus(status, delay)

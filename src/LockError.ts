@@ -10,7 +10,7 @@
 /**
  * @example
  * import { InvalidArgument } from 'leaselock'
- * const e: InvalidArgument = { _tag: 'InvalidArgument', message: 'ttlMs must be a positive safe integer (milliseconds), got 0' }
+ * const e: InvalidArgument = { _tag: 'InvalidArgument', message: 'ttlMs must be a safe integer of milliseconds above the drift allowance (1% + 2 ms, so at least 3), got 0' }
  *
  * @since 0.1.0
  */
@@ -32,6 +32,23 @@ export interface Timeout {
   readonly attempts: number
   /** How long `acquire` waited, in ms. */
   readonly waitedMs: number
+  /** What the store could tell of the key when the wait ended (stores that can be inspected). */
+  readonly holder?: TimeoutHolder
+}
+
+/**
+ * What a timed-out acquisition learned of the key: how long it stays held,
+ * and how many waiters are queued for it (each when the store can tell).
+ *
+ * @example
+ * import { TimeoutHolder } from 'leaselock'
+ * const seen: TimeoutHolder = { remainingMs: 2_400, waiters: 2 }
+ *
+ * @since 0.3.0
+ */
+export interface TimeoutHolder {
+  readonly remainingMs?: number
+  readonly waiters?: number
 }
 /**
  * @example
@@ -209,7 +226,16 @@ export const invalidArgument = (message: string): LockError => ({ _tag: 'Invalid
  *
  * @since 0.1.0
  */
-export const timeout = (key: string, attempts: number, waitedMs: number): LockError => ({ _tag: 'Timeout', key, attempts, waitedMs })
+export const timeout = (key: string, attempts: number, waitedMs: number, holder?: TimeoutHolder): LockError =>
+  holder === undefined ? { _tag: 'Timeout', key, attempts, waitedMs } : { _tag: 'Timeout', key, attempts, waitedMs, holder }
+
+const describeHolder = (h: TimeoutHolder | undefined): string => {
+  const parts = [
+    ...(h?.remainingMs === undefined ? [] : [h.remainingMs > 0 ? `held for ${Math.round(h.remainingMs)} ms more` : 'free now']),
+    ...(h?.waiters === undefined ? [] : [`${h.waiters} waiting`])
+  ]
+  return parts.length === 0 ? '' : `; ${parts.join(', ')}`
+}
 
 /**
  * @example
@@ -359,6 +385,7 @@ const causeMessage = (cause: unknown): string =>
  * @example
  * import { message, timeout } from 'leaselock'
  * assert.strictEqual(message(timeout('k', 3, 1_000)), 'Acquiring lock k failed on timeout (3 attempts in 1000 ms)')
+ * assert.strictEqual(message(timeout('k', 3, 1_000, { remainingMs: 2_400, waiters: 2 })), 'Acquiring lock k failed on timeout (3 attempts in 1000 ms; held for 2400 ms more, 2 waiting)')
  *
  * @since 0.1.0
  */
@@ -367,7 +394,7 @@ export const message = (e: LockError): string => {
     case 'InvalidArgument':
       return e.message
     case 'Timeout':
-      return `Acquiring lock ${e.key} failed on timeout (${e.attempts} ${e.attempts === 1 ? 'attempt' : 'attempts'} in ${Math.round(e.waitedMs)} ms)`
+      return `Acquiring lock ${e.key} failed on timeout (${e.attempts} ${e.attempts === 1 ? 'attempt' : 'attempts'} in ${Math.round(e.waitedMs)} ms${describeHolder(e.holder)})`
     case 'NotHeld':
       return `Lock ${e.key} is not held by this lease (it expired or another holder owns it)`
     case 'DriverFailure':

@@ -9,6 +9,7 @@
 import type * as E from 'fp-ts/lib/Either.js'
 import type * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
+import type { Inspection } from './Inspection.js'
 import type { LockError } from './LockError.js'
 import type { FenceCounter } from './quorum/FenceCounter.js'
 
@@ -132,6 +133,12 @@ export interface Store {
   readonly extend: (held: Held, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
   /** Present when waiters can queue for a key and be handed it on release (see {@link WaitQueue}). */
   readonly queue?: WaitQueue
+  /**
+   * Present when the store can tell what it holds for a key (see
+   * `Inspection`): reads only, with the key already checked. Use it through
+   * `inspect(store, key)`, which checks the key first.
+   */
+  readonly inspect?: (key: string) => TE.TaskEither<LockError, Inspection>
   /** Where this store lives, for messages, e.g. `"redis 127.0.0.1:6380"`; a quorum names its nodes by it. */
   readonly label?: string
   /** Present when the store keeps a counter per key that a quorum can read and raise, to fence across nodes (see `quorumStore`). */

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import * as E from 'fp-ts/lib/Either.js'
+import { driftMs } from './Lease.js'
 import { LockError, invalidArgument } from './LockError.js'
 
 const show = (u: unknown): string => {
@@ -35,20 +36,24 @@ export const validateKey = (key: unknown): E.Either<LockError, string> =>
         : E.right(key)
 
 /**
- * A TTL is a positive safe integer number of milliseconds.
+ * A TTL is a safe integer number of milliseconds above the drift allowance
+ * (see `driftMs`: 1% + 2 ms), so at least 3: a shorter one could never be
+ * proven valid, and every grant of it would be given back.
  *
  * @example
  * import { validateTtl } from 'leaselock'
  * import * as E from 'fp-ts/lib/Either.js'
  * assert.ok(E.isRight(validateTtl(3000)))
+ * assert.ok(E.isRight(validateTtl(3)))
+ * assert.ok(E.isLeft(validateTtl(2)))
  * assert.ok(E.isLeft(validateTtl(1.5)))
  *
  * @since 0.1.0
  */
 export const validateTtl = (ttlMs: unknown): E.Either<LockError, number> =>
-  typeof ttlMs === 'number' && Number.isSafeInteger(ttlMs) && ttlMs > 0
+  typeof ttlMs === 'number' && Number.isSafeInteger(ttlMs) && ttlMs > driftMs(ttlMs)
     ? E.right(ttlMs)
-    : E.left(invalidArgument(`ttlMs must be a positive safe integer (milliseconds), got ${show(ttlMs)}`))
+    : E.left(invalidArgument(`ttlMs must be a safe integer of milliseconds above the drift allowance (1% + 2 ms, so at least 3), got ${show(ttlMs)}`))
 
 /**
  * A timeout is a non-negative safe integer number of milliseconds; 0 means one attempt.

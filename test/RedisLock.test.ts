@@ -73,7 +73,7 @@ Fixture('acquireLock (lock_2): the second call times out with LOCK_TIMEOUT', asy
   const e = await thrown(() => lock.acquireLock('123', 'lock_2', 3000, 300))
   const waited = performance.now() - t0
   assert.is(e.code, 'LOCK_TIMEOUT')
-  assert.match(e.message, /^Acquiring lock lock_2 failed on timeout \([1-9][0-9]* attempts? in [0-9]+ ms\)$/)
+  assert.match(e.message, /^Acquiring lock lock_2 failed on timeout \([1-9][0-9]* attempts? in [0-9]+ ms; held for [0-9]+ ms more, 0 waiting\)$/)
   assert.is(e.traceId, '123')
   assert.ok(waited >= 290 && waited < 700, `gave up after ${waited} ms`)
   await lock.releaseLock('123', 'lock_2')

@@ -1,5 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 // Imports the package by its own name, so this runs through the `exports` map against the build
 // (a variable specifier: the build's type declarations do not exist before the build).
@@ -30,8 +32,17 @@ test('the redis and memcached entries load under plain node and expose their cla
   for (const name of ['MemcachedLock', 'MemcachedLockComponent', 'memcachedStore', 'connectMemcached', 'memjsDriver']) {
     assert.ok(name in memcached, `leaselock/memcached exports ${name}`)
   }
+  const ioredis = await load('leaselock/ioredis')
+  for (const name of ['ioredisDriver', 'IoredisTimeoutError', 'IoredisNotReadyError', 'IoredisConnectionLostError']) {
+    assert.ok(name in ioredis, `leaselock/ioredis exports ${name}`)
+  }
   const { ConfigParams } = await load('leaselock')
   assert.equal(ConfigParams.fromTuples('connection.host', 'localhost'), { 'connection.host': 'localhost' })
+})
+
+test('the package bin is the built leaselock command', () => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(import.meta.resolve('leaselock/package.json')), 'utf8')) as { bin: Record<string, string> }
+  assert.equal(pkg.bin, { leaselock: './dist/cli/main.js' })
 })
 
 test.run()

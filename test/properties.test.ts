@@ -28,7 +28,7 @@ type Op =
   | { readonly kind: 'idle'; readonly ms: number }
 
 const keyArb = fc.constantFrom('a', 'a', 'a', 'b')
-const ttlArb = fc.integer({ min: 1, max: 2_000 })
+const ttlArb = fc.integer({ min: 3, max: 2_000 })
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('try' as const), key: keyArb, ttl: ttlArb }),
   {
@@ -216,7 +216,7 @@ test('property (a): under a hostile network (delayed, reordered, lost and repeat
         // Found by this property: a spent grant's give-back, delayed, landed after a later grant to the same token.
         [
           [
-            { claimMs: 30, pollMs: 10, ops: [{ kind: 'wait', key: 'a', ttl: 1, timeout: 1, abortAfter: null, confirmed: false }] },
+            { claimMs: 30, pollMs: 10, ops: [{ kind: 'wait', key: 'a', ttl: 3, timeout: 1, abortAfter: null, confirmed: false }] },
             { claimMs: 30, pollMs: 10, ops: [] },
             { claimMs: 30, pollMs: 10, ops: [{ kind: 'wait', key: 'a', ttl: 4, timeout: 110, abortAfter: null, confirmed: false }] }
           ],
@@ -255,7 +255,7 @@ test('property (b): a release or extend with a foreign or expired lease never ch
         }
         // The holder's key stays taken until exactly its own expiry, and it can still release it.
         clock.advance(ttlNew - 1 - (clock.now() - start))
-        const during = await lock.tryAcquire('k', 1)()
+        const during = await lock.tryAcquire('k', 3)()
         if (!(E.isRight(during) && O.isNone(during.right))) return false
         const extended = await lock.extend(holder.right, ttlNew)()
         if (E.isLeft(extended)) return false

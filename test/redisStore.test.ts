@@ -5,29 +5,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
-import { Redis, ReplyError } from 'ioredis'
 import { createClient } from 'redis'
 import { connectRedis, nodeRedisDriver } from '../adapters/node-redis.js'
 import type { RedisConnection } from '../src/redis/RedisConnection.js'
-import { driverError } from '../src/Driver.js'
 import { randomToken } from '../src/Environment.js'
 import { makeLock } from '../src/Lock.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
-import { RedisDriver, redisStore } from '../src/redis/redisStore.js'
+import { redisStore } from '../src/redis/redisStore.js'
 import { fenceKey } from '../src/redis/keys.js'
 import { acquireOrEnqueueScript, acquireScript, extendScript, leaveScript, pollScript, releaseScript } from '../src/redis/scripts.js'
 import type { Store } from '../src/Store.js'
 import { conformance } from './support/conformance.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
-
-/** A driver around ioredis in a few lines: how a user plugs in another client. */
-const ioredisDriver = (redis: Redis): RedisDriver => ({
-  send: ([command, ...args]) => () =>
-    redis.call(command ?? '', args).then(
-      (reply) => E.right(reply as RedisReply),
-      (e: unknown) => (e instanceof ReplyError ? E.right(e as Error) : E.left(driverError(e, true)))
-    )
-})
 
 const mustConnect = async (options: Parameters<typeof connectRedis>[0]): Promise<RedisConnection> => {
   const connected = await connectRedis(options)()
@@ -42,20 +31,6 @@ conformance('redis (node-redis)', async () => {
     store: redisStore(connection.driver),
     close: async () => {
       await connection.close()
-      await server.stop()
-    }
-  }
-}, { ttlMs: 200, expiryWaitMs: 400, idempotentAcquire: true })
-
-conformance('redis (ioredis driver)', async () => {
-  const server = await startRedis()
-  const redis = new Redis({ host: server.host, port: server.port, lazyConnect: true, maxRetriesPerRequest: 1 })
-  redis.on('error', () => undefined)
-  await redis.connect()
-  return {
-    store: redisStore(ioredisDriver(redis)),
-    close: async () => {
-      await redis.quit()
       await server.stop()
     }
   }

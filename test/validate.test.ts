@@ -17,7 +17,8 @@ const cases: ReadonlyArray<[string, () => E.Either<any, unknown>, RegExp]> = [
   ['function key', () => validateKey(() => 1), /key .* got a function/],
   ['lone surrogate key', () => validateKey('a\uD800b'), /well-formed/],
   ['long key is shortened in the message', () => validateKey(42n), /key .* got 42/],
-  ['ttl 0', () => validateTtl(0), /ttlMs must be a positive safe integer .* got 0/],
+  ['ttl 0', () => validateTtl(0), /ttlMs must be a safe integer of milliseconds above the drift allowance .* got 0/],
+  ['ttl 2, within the drift allowance', () => validateTtl(2), /at least 3\), got 2$/],
   ['ttl negative', () => validateTtl(-5), /got -5/],
   ['ttl fractional', () => validateTtl(1.5), /got 1.5/],
   ['ttl NaN', () => validateTtl(NaN), /got NaN/],
@@ -45,7 +46,7 @@ test('long keys are cut short in messages', () => {
 test('accepts good values', () => {
   assert.equal(validateKey('jobs:nightly'), E.right('jobs:nightly'))
   assert.equal(validateKey('ключ 🔒'), E.right('ключ 🔒'))
-  assert.equal(validateTtl(1), E.right(1))
+  assert.equal(validateTtl(3), E.right(3))
   assert.equal(validateTimeout(0), E.right(0))
 })
 

@@ -200,7 +200,7 @@ export const memcachedConnectOptions = (settings: ComponentSettings<MemcachedOpt
  * import { ConfigParams } from 'leaselock'
  *
  * const lock = new MemcachedLockComponent(connectMemcached)
- * lock.configure(ConfigParams.fromTuples('connection.host', 'localhost', 'connection.port', 11211))
+ * lock.configure(ConfigParams.fromTuples('connection.host', 'localhost', 'connection.port', Number(process.env.MEMCACHED_PORT ?? 11211)))
  * await lock.open('123')
  *
  * @since 0.1.0

@@ -8,6 +8,7 @@
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type { Driver, DriverError } from '../Driver.js'
+import { Inspection, unsupported } from '../Inspection.js'
 import { LockError, driverFailure } from '../LockError.js'
 import type { Grant, Held, Store } from '../Store.js'
 import { MAX_EXPIRATION_SECONDS, checkMemcachedTtl, expirySeconds, validityMs } from './expiry.js'
@@ -125,6 +126,11 @@ export interface MemcachedStoreOptions {
  * change of the server list can move a key to another counter. (An extend's
  * grant carries its new CAS as `fence`; the lock core keeps the acquisition's.)
  *
+ * **inspect** is one GET: it tells whether the key is held, and nothing
+ * more — memcached's binary protocol cannot read an item's remaining TTL, the
+ * item's CAS is the holder's fence only until its first extend, and waiters
+ * poll without the server knowing: those fields are `Unsupported`.
+ *
  * **CAS disabled** (`memcached -C`): such a server answers CAS 0 and ignores
  * the CAS of SET, so no lock can be released safely there: the store refuses
  * with a `DriverFailure` whose cause is a `CasDisabledError`, and never sends
@@ -135,13 +141,13 @@ export interface MemcachedStoreOptions {
  * import { makeLock } from 'leaselock'
  * import { connectMemcached, memcachedStore } from 'leaselock/memcached'
  *
- * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: 11211 }] })()
- * if (connected._tag === 'Right') {
- *   const lock = makeLock(memcachedStore(connected.right.driver))
- *   const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
- *   if (lease._tag === 'Right') await lock.release(lease.right)()
- *   await connected.right.close()
- * }
+ * const connected = await connectMemcached({ servers: [{ host: 'localhost', port: Number(process.env.MEMCACHED_PORT ?? 11211) }] })()
+ * assert.ok(connected._tag === 'Right')
+ * const lock = makeLock(memcachedStore(connected.right.driver))
+ * const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
+ * assert.ok(lease._tag === 'Right')
+ * await lock.release(lease.right)()
+ * await connected.right.close()
  *
  * @since 0.1.0
  */
@@ -214,6 +220,12 @@ export const memcachedStore = (driver: MemcachedDriver, options: MemcachedStoreO
     return async () => (await fast(held, act, outcome)) ?? verified(held, act, outcome, O.none)
   }
 
+  const unknowable: Omit<Inspection, 'key' | 'held'> = {
+    remainingMs: E.left(unsupported('memcached', 'remainingMs', "memcached's binary protocol cannot read an item's remaining TTL")),
+    fence: E.left(unsupported('memcached', 'fence', "the item's CAS is the holder's fence only until its first extend")),
+    waiters: E.left(unsupported('memcached', 'waiters', 'memcached keeps no queue: its waiters poll'))
+  }
+
   return {
     name: 'memcached',
     checkKey: checkMemcachedKey(Math.min(options.maxKeySize ?? MAX_KEY_SIZE, MAX_KEY_SIZE)),
@@ -227,6 +239,12 @@ export const memcachedStore = (driver: MemcachedDriver, options: MemcachedStoreO
         : (added as E.Either<LockError, O.Option<never>>)
     },
     release,
-    extend
+    extend,
+    inspect: (key) => async () => {
+      const got = await driver.send(getRequest(key))()
+      if (E.isLeft(got)) return E.left(failure(key, got.left))
+      const item = decodeGet(key)(got.right)
+      return E.isLeft(item) ? item : E.right({ key, held: O.isSome(item.right), ...unknowable })
+    }
   }
 }

@@ -381,7 +381,7 @@ export interface RedisConnectors {
  * import { ConfigParams } from 'leaselock'
  *
  * const lock = new RedisLockComponent(connectRedis)
- * lock.configure(ConfigParams.fromTuples('connection.uri', 'redis://localhost:6379'))
+ * lock.configure(ConfigParams.fromTuples('connection.uri', `redis://localhost:${process.env.REDIS_PORT ?? 6379}`))
  * await lock.open('123')
  *
  * @since 0.1.0

@@ -23,6 +23,31 @@ import * as O from 'fp-ts/lib/Option.js'
 export type RedisReply = string | number | bigint | null | ReadonlyArray<RedisReply> | Error
 
 /**
+ * A client library's reply as a {@link RedisReply}: RESP3 maps, sets and
+ * objects flattened the way RESP2 sends them, booleans as `1`/nil, buffers as
+ * UTF-8 text, `undefined` as nil; an error reply stays an `Error`. What the
+ * Redis adapters answer, whichever client and protocol version.
+ *
+ * @example
+ * import { fromClientReply } from 'leaselock/redis'
+ * assert.deepStrictEqual(fromClientReply(new Map([['a', 1]])), ['a', 1])
+ * assert.deepStrictEqual(fromClientReply([Buffer.from('x'), true, undefined]), ['x', 1, null])
+ *
+ * @since 0.3.0
+ */
+export const fromClientReply = (u: unknown): RedisReply => {
+  if (u === null || typeof u === 'string' || typeof u === 'number' || typeof u === 'bigint' || u instanceof Error) return u
+  if (u === undefined) return null
+  if (typeof u === 'boolean') return u ? 1 : null
+  if (Buffer.isBuffer(u)) return u.toString('utf8')
+  if (Array.isArray(u)) return u.map(fromClientReply)
+  if (u instanceof Map) return [...u].flatMap(([k, v]) => [fromClientReply(k), fromClientReply(v)])
+  if (u instanceof Set) return [...u].map(fromClientReply)
+  if (typeof u === 'object') return Object.entries(u).flatMap(([k, v]) => [k, fromClientReply(v)])
+  return String(u)
+}
+
+/**
  * Why a reply could not be decoded: the server answered with an error, or with
  * something the command cannot return.
  *
@@ -206,4 +231,44 @@ export const decodeQueueReply = (reply: unknown): E.Either<ReplyError, QueueRepl
     if (flag !== undefined && fence !== undefined && (fence > 0n || !flag)) return E.right({ granted: flag, fence })
   }
   return E.left(unexpected('{1, fence} or {0, counter}', reply))
+}
+
+/**
+ * The inspect script's answer: the key's `PTTL` (-2: no such key, -1: no
+ * TTL), its fencing counter, and how many live waiters queue for it.
+ *
+ * @example
+ * import type { InspectReply } from 'leaselock/redis'
+ * const free: InspectReply = { pttl: -2, fence: 7n, waiters: 0 }
+ *
+ * @since 0.3.0
+ */
+export interface InspectReply {
+  readonly pttl: number
+  readonly fence: bigint
+  readonly waiters: number
+}
+
+const isIntegerFrom = (u: unknown, min: number): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= min
+
+/**
+ * Decodes the inspect script's `{pttl, counter, waiters}` reply.
+ *
+ * @example
+ * import { decodeInspectReply } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(decodeInspectReply([2_500, '3', 1]), E.right({ pttl: 2_500, fence: 3n, waiters: 1 }))
+ * assert.deepStrictEqual(decodeInspectReply([-2, '0', 0]), E.right({ pttl: -2, fence: 0n, waiters: 0 }))
+ * assert.ok(E.isLeft(decodeInspectReply([-3, '0', 0])))
+ *
+ * @since 0.3.0
+ */
+export const decodeInspectReply = (reply: unknown): E.Either<ReplyError, InspectReply> => {
+  if (reply instanceof Error) return E.left({ _tag: 'ErrorReply', error: reply })
+  if (Array.isArray(reply) && reply.length === 3) {
+    const [pttl, counter, waiters] = reply as ReadonlyArray<unknown>
+    const fence = counterOf(counter)
+    if (isIntegerFrom(pttl, -2) && fence !== undefined && isIntegerFrom(waiters, 0)) return E.right({ pttl, fence, waiters })
+  }
+  return E.left(unexpected('{pttl, counter, waiters}', reply))
 }

@@ -15,9 +15,22 @@ import { LockError, driverFailure, invalidArgument, notReplicated } from '../Loc
 import { Clock, realClock } from '../Clock.js'
 import { randomToken } from '../Environment.js'
 import { makeHandovers } from '../Handovers.js'
+import type { Inspection } from '../Inspection.js'
 import type { Grant, Queued, Store, WaitQueue } from '../Store.js'
 import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey } from './keys.js'
-import { QueueReply, RedisReply, ReplyError, decodeFence, decodeFlag, decodeQueueReply, isNoScript, isRefusal, replyErrorCause } from './RedisReply.js'
+import {
+  InspectReply,
+  QueueReply,
+  RedisReply,
+  ReplyError,
+  decodeFence,
+  decodeFlag,
+  decodeInspectReply,
+  decodeQueueReply,
+  isNoScript,
+  isRefusal,
+  replyErrorCause
+} from './RedisReply.js'
 import {
   Script,
   acquireOrEnqueueScript,
@@ -25,6 +38,7 @@ import {
   evalCommand,
   evalShaCommand,
   extendScript,
+  inspectScript,
   leaveScript,
   pollScript,
   releaseScript,
@@ -83,22 +97,27 @@ export type RedisSendAndWait = (
  * `connectRedis` gives one) lets `redisStore` hand released keys straight to
  * waiters; without it, waiters poll.
  *
- * Any client fits in a few lines. With ioredis:
+ * node-redis (`nodeRedisDriver`, `connectRedis`) and ioredis
+ * (`leaselock/ioredis`) have drivers with deadlines and `subscribe`; any
+ * other client fits in a few lines. With ioredis, minimally (no deadline):
  *
  * @example
- * import Redis, { ReplyError } from 'ioredis'
+ * import { Redis, ReplyError } from 'ioredis'
  * import * as E from 'fp-ts/lib/Either.js'
  * import { driverError, makeLock } from 'leaselock'
  * import { RedisDriver, RedisReply, redisStore } from 'leaselock/redis'
  *
- * const ioredisDriver = (redis: Redis): RedisDriver => ({
+ * const minimalDriver = (redis: Redis): RedisDriver => ({
  *   send: ([command, ...args]) => () =>
- *     redis.call(command, args).then(
+ *     redis.call(command ?? '', args).then(
  *       (reply) => E.right(reply as RedisReply),
  *       (e: unknown) => (e instanceof ReplyError ? E.right(e as Error) : E.left(driverError(e, true)))
  *     )
  * })
- * const lock = makeLock(redisStore(ioredisDriver(new Redis())))
+ * const redis = new Redis({ port: Number(process.env.REDIS_PORT ?? 6379) })
+ * const lock = makeLock(redisStore(minimalDriver(redis)))
+ * assert.strictEqual((await lock.tryAcquire('reports:daily', 1_000)())._tag, 'Right')
+ * redis.disconnect()
  *
  * @since 0.1.0
  */
@@ -260,6 +279,10 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * through the queue-aware script, so a store without a queue still hands over
  * to waiters of other clients.
  *
+ * `inspect` reads the key's TTL, its fencing counter and its live waiters in
+ * one read-only script (see `inspectScript`); a key another key shares its
+ * counter with (`{a}` and `a`) reports the shared counter.
+ *
  * A reply the scripts cannot produce, or an error reply to a script that
  * writes more than one thing (acquire, the queue scripts, release: a script
  * stops at its failing command, after its earlier writes) is a
@@ -270,13 +293,13 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * import { makeLock } from 'leaselock'
  * import { connectRedis, redisStore } from 'leaselock/redis'
  *
- * const connected = await connectRedis({ url: 'redis://localhost:6379' })()
- * if (connected._tag === 'Right') {
- *   const lock = makeLock(redisStore(connected.right.driver))
- *   const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
- *   if (lease._tag === 'Right') await lock.release(lease.right)()
- *   await connected.right.close()
- * }
+ * const connected = await connectRedis({ host: 'localhost', port: Number(process.env.REDIS_PORT ?? 6379) })()
+ * assert.ok(connected._tag === 'Right')
+ * const lock = makeLock(redisStore(connected.right.driver))
+ * const lease = await lock.acquire('reports:daily', 30_000, 5_000)()
+ * assert.ok(lease._tag === 'Right')
+ * await lock.release(lease.right)()
+ * await connected.right.close()
  *
  * @since 0.1.0
  */
@@ -392,6 +415,14 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
 
   const toGrant = (validityMs: number, fence: bigint): Grant => ({ fence, validityMs, revision: String(fence) })
 
+  const toInspection = (key: string, { pttl, fence, waiters }: InspectReply): Inspection => ({
+    key,
+    held: pttl !== -2,
+    remainingMs: E.right(pttl === -2 ? 0 : pttl === -1 ? Infinity : pttl),
+    fence: E.right(fence),
+    waiters: E.right(waiters)
+  })
+
   /** A script's fencing token as a grant valid for `ttlMs`. */
   const granted = (ttlMs: number, reply: E.Either<LockError, O.Option<bigint>>): E.Either<LockError, O.Option<Grant>> =>
     E.isRight(reply) && O.isSome(reply.right)
@@ -472,7 +503,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         const first = await acquire(key, token, ttlMs)()
         if (E.isLeft(first)) return first
         if (O.isSome(first.right)) return E.right({ _tag: 'Granted', grant: first.right.value })
-        await listen(channel)
+        // No longer than the wait itself: a subscription still pending then goes on, and meanwhile the waiter polls.
+        const done = new AbortController()
+        await Promise.race([listen(channel), clock.sleep(waitMs, done.signal)])
+        done.abort()
         return enqueue(key, token, ttlMs, waitMs)
       },
       awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),
@@ -501,6 +535,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
         : applied.right
           ? E.right(O.some({ fence: fenceOf(held.revision), validityMs: ttlMs, revision: held.revision }))
           : E.right(O.none)
+    },
+    inspect: (key) => async () => {
+      const read = await onKey(decodeInspectReply, false, inspectScript, key, [])
+      return E.isLeft(read) ? read : E.right(toInspection(key, read.right))
     },
     ...(subscribe === undefined ? {} : { queue: waitQueue(subscribe) })
   }

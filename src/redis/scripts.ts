@@ -116,7 +116,8 @@ export type Publish = 'PUBLISH' | 'SPUBLISH'
  * `passOn()` frees the key we hold: it hands it to the first entry of this
  * key whose deadline has not passed (sets the key to its token for the
  * entry's claim TTL, increments the counter and publishes
- * `"<fence> <claim ms> <token>"` on its channel with `publish`), dropping dead
+ * `"<fence> <claim ms> <token>"` on its channel with `publish`, the fence read
+ * back with `GET`: a Lua number would print 10^14 as `1e+14`), dropping dead
  * entries on the way; with no such entry it deletes the key. The `SET` comes
  * before the entry is removed, so a write refused for lack of memory changes
  * nothing.
@@ -135,8 +136,8 @@ const luaPassOn = (publish: Publish): string => `${luaNow}${luaParse}local funct
     else
       redis.call('SET', KEYS[1], token, 'PX', claim)
       redis.call('LREM', KEYS[3], 1, entry)
-      local fence = redis.call('INCR', KEYS[2])
-      redis.call('${publish}', channel, fence .. ' ' .. claim .. ' ' .. token)
+      redis.call('INCR', KEYS[2])
+      redis.call('${publish}', channel, counter() .. ' ' .. claim .. ' ' .. token)
       return
     end
   end
@@ -348,3 +349,27 @@ export const evalCommand = (
   keys: ReadonlyArray<string>,
   args: ReadonlyArray<string>
 ): ReadonlyArray<string> => ['EVAL', s.source, String(keys.length), ...keys, ...args]
+
+/**
+ * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue.
+ * Reads only: returns `{PTTL of the key, the counter (a decimal string, "0" if
+ * none), the number of queue entries of this key whose deadline has not passed}`.
+ * The queue is scanned whole (it holds the waiters of the key and of any key
+ * sharing its queue, see `queueKey`).
+ *
+ * @example
+ * import { inspectScript } from 'leaselock/redis'
+ * assert.match(inspectScript.source, /PTTL/)
+ *
+ * @since 0.3.0
+ */
+export const inspectScript: Script = script(
+  `${luaNow}${luaParse}local pttl = redis.call('PTTL', KEYS[1])
+local t = now()
+local waiters = 0
+for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  local deadline, _, _, _, key = parse(entry)
+  if deadline and deadline > t and key == KEYS[1] then waiters = waiters + 1 end
+end
+return {pttl, counter(), waiters}`
+)

@@ -17,3 +17,14 @@ export const sharedCluster = (): Promise<RedisClusterDeployment> => (cluster ??=
 
 /** The shared Sentinel deployment (primary, replica, 3 sentinels), started on the first call. */
 export const sharedSentinel = (): Promise<RedisSentinelDeployment> => (sentinel ??= startSentinel())
+
+/**
+ * Where the deployments are, as the environment of the checked examples (README and doc
+ * comments) reads it: `REDIS_CLUSTER_NODES` and `REDIS_SENTINELS` as `host:port,…`, and
+ * `REDIS_SENTINEL_NAME`.
+ */
+export const deploymentEnv = (cluster: RedisClusterDeployment, sentinel: RedisSentinelDeployment): Record<string, string> => ({
+  REDIS_CLUSTER_NODES: cluster.rootNodes.map((n) => `${n.host}:${n.port}`).join(','),
+  REDIS_SENTINELS: sentinel.sentinelNodes.map((n) => `${n.host}:${n.port}`).join(','),
+  REDIS_SENTINEL_NAME: sentinel.name
+})
