@@ -125,7 +125,9 @@ export const connectRedisCluster =
     let lastError: unknown
     let closed = false
     const cluster = createCluster({
-      rootNodes: options.rootNodes.map(({ host, port }) => ({ socket: { host, port, connectTimeout: connectTimeoutMs } })),
+      // The discovery connections to root nodes only (they are closed once the slot map is read):
+      // a node that accepts but never answers is given up on, instead of holding a socket forever.
+      rootNodes: options.rootNodes.map(({ host, port }) => ({ socket: { host, port, connectTimeout: connectTimeoutMs, socketTimeout: connectTimeoutMs } })),
       defaults: {
         ...(options.username !== undefined ? { username: options.username } : {}),
         ...(options.password !== undefined ? { password: options.password } : {}),

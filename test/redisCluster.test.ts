@@ -193,7 +193,7 @@ S('CLUSTERDOWN (a slot nobody serves): re-sent until the slot is served again; p
   }
 })
 
-S('connectRedisCluster: nothing listening is CONNECT_FAILED at once, a node that never answers at the connect deadline; a closed connection refuses to subscribe', async () => {
+S('connectRedisCluster: nothing listening is CONNECT_FAILED at once, a node that never answers at the connect deadline (and its connection is closed); a closed connection refuses to subscribe', async () => {
   const refused = await freePort()
   const [r1, ms1] = await timed(() => connectRedisCluster({ rootNodes: [{ host: '127.0.0.1', port: refused }], connectTimeoutMs: 2_000 })())
   assert.ok(E.isLeft(r1) && r1.left._tag === 'ConnectFailed' && r1.left.target === `127.0.0.1:${refused}`, 'CONNECT_FAILED naming the root node')
@@ -207,6 +207,8 @@ S('connectRedisCluster: nothing listening is CONNECT_FAILED at once, a node that
     assert.ok(E.isLeft(r2) && r2.left._tag === 'ConnectFailed', 'CONNECT_FAILED')
     assert.match(E.isLeft(r2) ? message(r2.left) : '', 'within 300 ms')
     assert.ok(ms2 >= 280 && ms2 < 300 + SLACK, `at the deadline: ${ms2.toFixed(0)} ms`)
+    const open = (): Promise<number> => new Promise((resolve) => silent.getConnections((_, n) => resolve(n)))
+    await eventually('the discovery connection to the silent node closed', async () => (await open()) === 0, 2_000, 20)
   } finally {
     silent.close()
   }
