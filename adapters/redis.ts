@@ -35,9 +35,8 @@ export * from '../src/redis/redisStore.js'
 export * from '../src/redis/scripts.js'
 export * from '../src/redis/slots.js'
 export * from './node-redis.js'
+export type { SendCommand, OptionRule } from './node-redis-common.js'
 export {
-  SendCommand,
-  OptionRule,
   isNotSent,
   sendWithin,
   replyOf,
