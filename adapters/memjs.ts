@@ -147,6 +147,49 @@ export interface MemjsDriverOptions {
   readonly commandTimeoutMs?: number
 }
 
+/**
+ * A request not sent because its server refused a connection moments ago:
+ * the driver backs off from a dead server (with jitter, doubling up to
+ * {@link SERVER_BACKOFF_MAX_MS}) instead of opening a socket per call, and
+ * tries it again once the backoff has passed. Determinate: nothing was sent.
+ *
+ * @example
+ * import { ServerDownError } from 'leaselock/memcached'
+ * assert.match(new ServerDownError('127.0.0.1:11211', 40, 'connect ECONNREFUSED 127.0.0.1:11211').message, /ECONNREFUSED.*next try in 40 ms/)
+ *
+ * @since 0.3.0
+ */
+export class ServerDownError extends Error {
+  constructor(
+    readonly server: string,
+    readonly retryInMs: number,
+    /** What the last connection attempt answered, e.g. `connect ECONNREFUSED 127.0.0.1:11211`. */
+    readonly lastFailure = 'connection refused'
+  ) {
+    super(`memcached ${server} is down (${lastFailure}): next try in ${Math.round(retryInMs)} ms`)
+    this.name = 'ServerDownError'
+  }
+}
+
+/**
+ * The longest a dead server is left alone between two connection attempts, in ms.
+ *
+ * @example
+ * import { SERVER_BACKOFF_MAX_MS } from 'leaselock/memcached'
+ * assert.strictEqual(SERVER_BACKOFF_MAX_MS, 1_000)
+ *
+ * @since 0.3.0
+ */
+export const SERVER_BACKOFF_MAX_MS = 1_000
+const SERVER_BACKOFF_BASE_MS = 10
+
+/** A server's refusals in a row, and until when it is left alone. */
+interface Backoff {
+  failures: number
+  until: number
+  lastFailure: string
+}
+
 const SEQ_LIMIT = 0x7fffffff
 
 /** The next request number: memjs's own counter, wrapped back to 1 before it overflows. */
@@ -199,6 +242,12 @@ const notSent = (err: unknown): boolean => {
   if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true
   const message = messageOf(err)
   return message === 'socket timed out connecting to server.' || message === AUTH_FAILED
+}
+
+/** A connection the server refused or that could not be made at all: the server is down, not slow. */
+const refused = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && NOT_SENT_CODES.has(code)
 }
 
 const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(messageOf(err)))
@@ -367,7 +416,17 @@ interface Transport {
   readonly idle: () => Promise<void>
 }
 
-const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boolean): Transport => {
+const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boolean, random: () => number = Math.random): Transport => {
+  const backoffs = new WeakMap<Server, Backoff>()
+  /** After a refused connection: leave the server alone for a jittered, doubling while. */
+  const backOff = (server: Server, err: unknown): void => {
+    const b = backoffs.get(server) ?? { failures: 0, until: 0, lastFailure: '' }
+    b.lastFailure = messageOf(err)
+    b.failures = Math.min(b.failures + 1, 30)
+    const ceiling = Math.min(SERVER_BACKOFF_MAX_MS, SERVER_BACKOFF_BASE_MS * 2 ** (b.failures - 1))
+    b.until = performance.now() + ceiling / 2 + (random() * ceiling) / 2
+    backoffs.set(server, b)
+  }
   let inFlight = 0
   let waiters: Array<() => void> = []
   const send: Transport['send'] = (server, req, timeoutMs = defaultTimeoutMs) =>
@@ -376,6 +435,9 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
       if (server === undefined) return resolve(E.left(driverError(new Error('memjs has no server for this key'), false)))
       if (req.connection !== undefined && !isCurrent(server, req.connection))
         return resolve(E.left(driverError(new ConnectionChangedError(req.connection), false)))
+      const backoff = backoffs.get(server)
+      if (backoff !== undefined && backoff.until > performance.now())
+        return resolve(E.left(driverError(new ServerDownError(`${server.host}:${server.port}`, backoff.until - performance.now(), backoff.lastFailure), false)))
       let seq: number
       let buf: Buffer
       try {
@@ -403,10 +465,14 @@ const transport = (client: Client, defaultTimeoutMs: number, isClosed: () => boo
         server.error(error)
       }, timeoutMs)
       try {
-        server.onResponse(seq, (response) =>
+        server.onResponse(seq, (response) => {
+          backoffs.delete(server)
           settle(E.right({ status: response.header.status, cas: response.header.cas.readBigUInt64BE(0), value: response.val, connection }))
-        )
-        server.onError(seq, (err: unknown) => settle(E.left(driverError(toError(err), !notSent(err)))))
+        })
+        server.onError(seq, (err: unknown) => {
+          if (refused(err)) backOff(server, err)
+          settle(E.left(driverError(toError(err), !notSent(err))))
+        })
         // memjs calls this with its current socket once it is connected and
         // authenticated (at once if it already is), and `write` then writes on
         // that same socket: its response comes back on it. A request whose

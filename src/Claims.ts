@@ -6,6 +6,7 @@
  * @since 0.2.0
  */
 import * as E from 'fp-ts/lib/Either.js'
+import type { Clock } from './Clock.js'
 import type { Lease } from './Lease.js'
 import type { LockError } from './LockError.js'
 import type { Held } from './Store.js'
@@ -24,10 +25,10 @@ import type { Held } from './Store.js'
  * A claim is forgotten once an operation or `settle` has waited for it.
  *
  * @example
- * import { makeClaims, fromGrant } from 'leaselock'
+ * import { makeClaims, fromGrant, VirtualClock } from 'leaselock'
  * import * as E from 'fp-ts/lib/Either.js'
  *
- * const claims = makeClaims()
+ * const claims = makeClaims(new VirtualClock())
  * const early = fromGrant('k', 'tok', 10_000, 0, { fence: 3n, validityMs: 1_000, revision: '3' })
  * const confirmed = fromGrant('k', 'tok', 10_000, 5, { fence: 3n, validityMs: 10_000, revision: '3' })
  * claims.begin(early, Promise.resolve(E.right(confirmed)))
@@ -44,25 +45,46 @@ export interface Claims {
 const idOf = (held: Held): string => `${held.token}\u0000${held.key}`
 
 /**
- * An empty set of claims.
+ * An empty set of claims. Once a claim has settled only its outcome is kept,
+ * and outcomes whose lease has expired (on `clock`) or whose claim failed are
+ * dropped whenever the set has doubled since the last sweep: a lease nobody
+ * confirms, extends or releases costs nothing past its life.
  *
  * @example
- * import { makeClaims } from 'leaselock'
- * const claims = makeClaims()
+ * import { makeClaims, realClock } from 'leaselock'
+ * const claims = makeClaims(realClock)
  * assert.strictEqual(await claims.after({ key: 'k', token: 't', revision: '' }, async () => 1), 1)
  *
  * @since 0.2.0
  */
-export const makeClaims = (): Claims => {
-  const pending = new Map<string, Promise<E.Either<LockError, Lease>>>()
+export const makeClaims = (clock: Clock): Claims => {
+  interface Entry {
+    readonly claim: Promise<E.Either<LockError, Lease>>
+    outcome?: E.Either<LockError, Lease>
+  }
+  const entries = new Map<string, Entry>()
+  let sweepAt = 1024
+  /** A settled claim whose outcome no longer matters: it failed, or its lease expired. */
+  const over = (entry: Entry, now: number): boolean =>
+    entry.outcome !== undefined && (E.isLeft(entry.outcome) || entry.outcome.right.validUntil <= now)
+  const sweep = (): void => {
+    const now = clock.now()
+    for (const [id, entry] of entries) if (over(entry, now)) entries.delete(id)
+    sweepAt = Math.max(1024, entries.size * 2)
+  }
   const take = (held: Held): Promise<E.Either<LockError, Lease>> | undefined => {
     const id = idOf(held)
-    const claim = pending.get(id)
-    pending.delete(id)
-    return claim
+    const entry = entries.get(id)
+    entries.delete(id)
+    return entry === undefined || over(entry, clock.now()) ? undefined : entry.claim
   }
   return {
-    begin: (lease, claim) => void pending.set(idOf(lease), claim),
+    begin: (lease, claim) => {
+      if (entries.size >= sweepAt) sweep()
+      const entry: Entry = { claim }
+      entries.set(idOf(lease), entry)
+      void claim.then((outcome) => (entry.outcome = outcome))
+    },
     after: (held, send) => {
       const claim = take(held)
       return claim === undefined ? send() : claim.then(send)

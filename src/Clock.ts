@@ -142,3 +142,28 @@ export class ManualClock implements Clock {
     return this.waiters.size
   }
 }
+
+/**
+ * A sleep that can also be cut short by the caller: `cancel()` ends it (and
+ * detaches from `signal`), as does `signal`. Unlike `AbortSignal.any`, which
+ * on Node 20 keeps a dependent signal alive for as long as a long-lived
+ * `signal` lives, it leaves nothing behind once it ended.
+ *
+ * @example
+ * import { ManualClock, cancellableSleep } from 'leaselock'
+ * const clock = new ManualClock()
+ * const nap = cancellableSleep(clock, 1_000, AbortSignal.timeout(60_000))
+ * nap.cancel()
+ * await nap.done
+ * assert.strictEqual(clock.pending(), 0)
+ *
+ * @since 0.3.0
+ */
+export const cancellableSleep = (clock: Clock, ms: number, signal?: AbortSignal): { readonly done: Promise<void>; readonly cancel: () => void } => {
+  const stop = new AbortController()
+  const cancel = (): void => stop.abort()
+  if (signal?.aborted === true) cancel()
+  else signal?.addEventListener('abort', cancel, { once: true })
+  const done = clock.sleep(ms, stop.signal).then(() => signal?.removeEventListener('abort', cancel))
+  return { done, cancel }
+}

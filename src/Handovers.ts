@@ -7,7 +7,7 @@
  * @since 0.2.0
  */
 import * as O from 'fp-ts/lib/Option.js'
-import type { Clock } from './Clock.js'
+import { Clock, cancellableSleep } from './Clock.js'
 import type { Grant } from './Store.js'
 
 /** A waiter as its own client knows it. */
@@ -73,10 +73,10 @@ export const makeHandovers = (clock: Clock): Handovers => {
       if (waiter.after < after) waiter.after = after
       if (waiter.grant !== undefined && waiter.grant.fence <= waiter.after) delete waiter.grant
       if (waiter.grant === undefined) {
-        const done = new AbortController()
         const woken = new Promise<void>((resolve) => (waiter.wake = resolve))
-        await Promise.race([woken, clock.sleep(ms, signal === undefined ? done.signal : AbortSignal.any([signal, done.signal]))])
-        done.abort()
+        const nap = cancellableSleep(clock, ms, signal)
+        await Promise.race([woken, nap.done])
+        nap.cancel()
         delete waiter.wake
       }
       const handed = waiter.grant

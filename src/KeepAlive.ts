@@ -85,6 +85,8 @@ export interface Renewer {
   readonly extend: (lease: Lease, ttlMs: number) => TE.TaskEither<LockError, Lease>
   /** The lease as the store confirmed it (see `Lock.confirm`); optional. */
   readonly confirm?: (lease: Lease) => TE.TaskEither<LockError, Lease>
+  /** Calls `onExtended` with every lease an extend of this lease's key and token answers, until the returned function is called; optional. */
+  readonly watch?: (lease: Lease, onExtended: (lease: Lease) => void) => () => void
 }
 
 /** The keeper's answer when a lease's validity ran out before a request came back. */
@@ -96,6 +98,8 @@ const EXPIRED = Symbol('expired')
  * while the lease is still valid. A lease answered before its handover claim
  * came back is first confirmed (`lock.confirm`). The signal fires the moment
  * the lease can no longer be proven valid, even while a renewal is in flight.
+ * An extend of the same lease by its holder (through the same lock) is
+ * adopted: renewals then use its TTL, so they never cut it short.
  *
  * @example
  * import { makeLock, keepAlive } from 'leaselock'
@@ -118,6 +122,17 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
   const lost = new AbortController()
   const stopped = new AbortController()
   let current = lease
+
+  /**
+   * The store keeps the TTL of the extend it processed last, which is the one
+   * sent last (one connection, in order): the lease of the latest request is
+   * the one that holds, be it a renewal or the holder's own extend.
+   */
+  const adoptIfLater = (l: Lease): void => {
+    // `lease` itself comes back only from a confirmation with nothing to confirm: no news.
+    if (l !== lease && l.acquiredAt >= current.acquiredAt) current = l
+  }
+  const unwatch = lock.watch?.(lease, adoptIfLater) ?? ((): void => undefined)
 
   const renewDue = (l: Lease): number => l.acquiredAt + (l.validUntil - l.acquiredAt) * fraction
   const lose = (why: LeaseLostError['why'], lastError?: LockError): void => {
@@ -143,12 +158,12 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
   const adopt = async (request: Promise<E.Either<LockError, Lease>>): Promise<E.Either<LockError, Lease> | typeof EXPIRED> => {
     const answer = await untilExpiry(request)
     if (answer !== EXPIRED) {
-      if (E.isRight(answer)) current = answer.right
+      if (E.isRight(answer)) adoptIfLater(answer.right)
       return answer
     }
     expired()
     const late = await request
-    if (E.isRight(late)) current = late.right
+    if (E.isRight(late)) adoptIfLater(late.right)
     return EXPIRED
   }
 
@@ -185,7 +200,7 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
       }
     }
   }
-  const running = run()
+  const running = run().finally(unwatch)
 
   return {
     signal: lost.signal,

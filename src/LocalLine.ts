@@ -6,7 +6,7 @@
  *
  * @since 0.2.0
  */
-import type { Clock } from './Clock.js'
+import { Clock, cancellableSleep } from './Clock.js'
 
 /**
  * A waiter's turn: `done()` passes it on to the next waiter of the line (call
@@ -91,11 +91,10 @@ export const makeLocalLines = (clock: Clock): LocalLines => {
         return turnOf(key, place)
       }
       line.push(place)
-      const stop = new AbortController()
       const came = new Promise<boolean>((resolve) => (place.turn = () => resolve(true)))
-      const gaveUp = clock.sleep(until - clock.now(), signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal])).then(() => false)
-      const ours = await Promise.race([came, gaveUp])
-      stop.abort()
+      const nap = cancellableSleep(clock, until - clock.now(), signal)
+      const ours = await Promise.race([came, nap.done.then(() => false)])
+      nap.cancel()
       if (ours) return turnOf(key, place)
       leave(key, place)
       return undefined

@@ -102,6 +102,12 @@ export interface Lock {
    */
   readonly confirm: (lease: Lease) => TE.TaskEither<LockError, Lease>
   /**
+   * Calls `onExtended` with the lease every successful `extend` of this
+   * lease's key and token answers, until the returned function is called (a
+   * keeper uses it to follow its holder's own extends).
+   */
+  readonly watch: (lease: Lease, onExtended: (lease: Lease) => void) => () => void
+  /**
    * Acquires, runs `use` with the lease and an `AbortSignal` that fires if the
    * lease is lost, and always releases. `use`'s own error wins over a release
    * error; a throw or rejection in `use` is re-thrown after the release.
@@ -185,8 +191,21 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
   const { clock } = env
   const policy = options.retry ?? defaultRetryPolicy(env.random)
 
-  const claims = makeClaims()
+  const claims = makeClaims(clock)
   const lines = makeLocalLines(clock)
+  const watchers = new Map<string, Set<(lease: Lease) => void>>()
+  const watchId = (lease: Lease): string => `${lease.token}\u0000${lease.key}`
+
+  const watch: Lock['watch'] = (lease, onExtended) => {
+    const id = watchId(lease)
+    const set = watchers.get(id) ?? new Set()
+    set.add(onExtended)
+    watchers.set(id, set)
+    return () => {
+      set.delete(onExtended)
+      if (set.size === 0 && watchers.get(id) === set) watchers.delete(id)
+    }
+  }
 
   /**
    * An attempt whose outcome is unknown (its reply was lost or late) may have
@@ -395,7 +414,10 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
           const sentAt = clock.now()
           const r = await store.extend(held, ttl)()
           if (E.isLeft(r)) return r
-          return O.isSome(r.right) ? E.right(fromGrant(held.key, held.token, ttl, sentAt, { ...r.right.value, fence: held.fence })) : E.left(notHeld(held.key))
+          if (O.isNone(r.right)) return E.left(notHeld(held.key))
+          const extended = fromGrant(held.key, held.token, ttl, sentAt, { ...r.right.value, fence: held.fence })
+          watchers.get(watchId(extended))?.forEach((f) => f(extended))
+          return E.right(extended)
         }),
       completed('extended')
     )
@@ -433,6 +455,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     release,
     extend,
     confirm,
+    watch,
     withLock: (key, ttlMs, opts, use) => async () => {
       const acquired = await acquire(key, ttlMs, opts.timeoutMs, opts)()
       return E.isLeft(acquired) ? acquired : useThenRelease(acquired.right, opts, use)

@@ -22,7 +22,7 @@ import { Tries, TryResult, leaseOf } from './Tries.js'
  * import { QueuedWaitContext, makeClaims, liveEnvironment } from 'leaselock'
  * import { memoryStore } from 'leaselock/memory'
  * const store = memoryStore()
- * const context: QueuedWaitContext = { env: liveEnvironment, store, queue: store.queue!, claims: makeClaims() }
+ * const context: QueuedWaitContext = { env: liveEnvironment, store, queue: store.queue!, claims: makeClaims(liveEnvironment.clock) }
  *
  * @since 0.2.0
  */
@@ -89,7 +89,7 @@ interface Proof {
  * import { memoryStore } from 'leaselock/memory'
  *
  * const store = memoryStore()
- * const tries = queuedTries({ env: liveEnvironment, store, queue: store.queue!, claims: makeClaims() }, 'k', 1_000, performance.now() + 1_000, { confirmed: false })
+ * const tries = queuedTries({ env: liveEnvironment, store, queue: store.queue!, claims: makeClaims(liveEnvironment.clock) }, 'k', 1_000, performance.now() + 1_000, { confirmed: false })
  * const first = await tries.first()
  * assert.ok(first._tag === 'Right' && first.right._tag === 'Some')
  *
