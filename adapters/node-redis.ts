@@ -13,14 +13,17 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
-import { AbortError, ClientClosedError, ClientOfflineError, ErrorReply, createClient } from 'redis'
+import { ClientClosedError, ErrorReply, createClient } from 'redis'
 import { defaultCommandTimeoutMs, defaultConnectTimeoutMs } from '../src/config/options.js'
-import { showValue } from '../src/config/showValue.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
-import { RedisReply, fromClientReply } from '../src/redis/RedisReply.js'
+import type { RedisReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver, RedisSubscribe } from '../src/redis/redisStore.js'
+import { SendCommand, checkOptions, isNotSent, optionRules, replyOf, sendAndWaitWithin, sendWithin, settleWithin } from './node-redis-common.js'
+
+export { CommandTimeoutError } from './node-redis-common.js'
+
 
 /**
  * The default deadline of one command, from the call until the reply: 3000 ms
@@ -82,34 +85,6 @@ export interface NodeRedisDriverOptions {
 }
 
 /**
- * A deadline passed before the reply came; the command may or may not have run.
- *
- * @example
- * import { CommandTimeoutError } from 'leaselock/redis'
- * import { DriverFailure } from 'leaselock'
- * const timedOut = (e: DriverFailure): boolean => e.cause instanceof CommandTimeoutError
- *
- * @since 0.1.0
- */
-export class CommandTimeoutError extends Error {
-  constructor(readonly timeoutMs: number) {
-    super(`Redis did not reply within ${timeoutMs} ms`)
-    this.name = 'CommandTimeoutError'
-  }
-}
-
-/**
- * Failures that certainly happened before the command reached the server: the
- * client is closed or offline, the command was still queued when its deadline
- * passed (and was withdrawn), or the queue was full.
- */
-const notSent = (e: unknown): boolean =>
-  e instanceof ClientClosedError ||
-  e instanceof ClientOfflineError ||
-  e instanceof AbortError ||
-  (e instanceof Error && e.message === 'The queue is full')
-
-/**
  * A driver over a node-redis client. Each command gets a deadline: when it
  * passes, a command still waiting in the client's queue is withdrawn (a
  * `DriverError` with `indeterminate: false`); one already written is given up
@@ -117,6 +92,9 @@ const notSent = (e: unknown): boolean =>
  * gives `indeterminate: false`; a connection lost while a command was in flight
  * gives `indeterminate: true`. An error reply from the server (`-ERR`,
  * `-NOSCRIPT`) is a reply, not a failure: a `Right` holding the `Error`.
+ * `sendAndWait` (for `syncReplicas`) writes the command and `WAIT` in the same
+ * tick, so they travel together on the client's one connection; the pair's
+ * deadline is the command deadline plus the `WAIT` timeout.
  *
  * Replies are the same under RESP2 and RESP3. The client stays the caller's: give
  * it an `'error'` listener (a node-redis client without one crashes the process
@@ -139,41 +117,13 @@ const notSent = (e: unknown): boolean =>
 export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDriverOptions = {}): RedisDriver => {
   const timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
   const withdrawQueued = options.withdrawQueued ?? true
+  const sendCommand: SendCommand = (args, opts) => client.sendCommand(args, opts)
+  // One client is one connection, and two commands sent in the same tick are written on it together.
+  const sendBoth = (command: ReadonlyArray<string>, wait: ReadonlyArray<string>): Promise<readonly [RedisReply, RedisReply]> =>
+    Promise.all([replyOf(client.sendCommand(command)), replyOf(client.sendCommand(wait))])
   return {
-    send: (command) => () =>
-      new Promise<E.Either<DriverError, RedisReply>>((resolve) => {
-        const controller = withdrawQueued ? new AbortController() : undefined
-        let settled = false
-        const settle = (result: E.Either<DriverError, RedisReply>): void => {
-          if (settled) return
-          settled = true
-          clearTimeout(timer)
-          resolve(result)
-        }
-        const timer = setTimeout(() => {
-          // Withdraws the command if it is still queued: its promise then rejects with
-          // AbortError before the check below runs. A command already written is not affected.
-          controller?.abort()
-          setImmediate(() => settle(E.left(driverError(new CommandTimeoutError(timeoutMs), true))))
-        }, timeoutMs)
-        let sent: Promise<unknown>
-        try {
-          sent = client.sendCommand(command, controller === undefined ? undefined : { abortSignal: controller.signal })
-        } catch (e) {
-          return settle(E.left(driverError(e, false)))
-        }
-        sent.then(
-          (reply) => settle(E.right(fromClientReply(reply))),
-          (e: unknown) =>
-            settle(
-              e instanceof ErrorReply
-                ? E.right(e)
-                : e instanceof AbortError
-                  ? E.left(driverError(new CommandTimeoutError(timeoutMs), false))
-                  : E.left(driverError(e, !notSent(e)))
-            )
-        )
-      })
+    send: (command) => () => sendWithin(sendCommand, command, timeoutMs, withdrawQueued),
+    sendAndWait: (command, replicas, waitMs) => () => sendAndWaitWithin(sendBoth, command, replicas, waitMs, timeoutMs)
   }
 }
 
@@ -242,25 +192,9 @@ export interface NodeRedisSubscriber {
   readonly close: () => Promise<void>
 }
 
-/** Settles with the promise's outcome, or with a timeout after `ms`; leaves no timer behind. */
-const within = <A>(promise: Promise<A>, ms: number): Promise<E.Either<unknown, A>> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(E.left(new CommandTimeoutError(ms))), ms)
-    promise.then(
-      (a) => {
-        clearTimeout(timer)
-        resolve(E.right(a))
-      },
-      (e: unknown) => {
-        clearTimeout(timer)
-        resolve(E.left(e))
-      }
-    )
-  })
-
 /** Closes a node-redis client within `ms`, then cuts its socket if it is still open. Never rejects. */
 const closeWithin = async (client: NodeRedisPubSubClient, ms: number): Promise<void> => {
-  if (client.isOpen) await within(client.close(), ms)
+  if (client.isOpen) await settleWithin(client.close(), ms)
   client.destroy()
 }
 
@@ -307,7 +241,7 @@ export const nodeRedisSubscriber = (client: NodeRedisDuplicable, options: NodeRe
     }
     connection.on('error', () => undefined)
     current = connection
-    const connected = await within(connection.connect(), connectTimeoutMs)
+    const connected = await settleWithin(connection.connect(), connectTimeoutMs)
     if (E.isRight(connected) && !closed) return E.right(connection)
     connection.destroy()
     if (current === connection) current = undefined
@@ -322,8 +256,8 @@ export const nodeRedisSubscriber = (client: NodeRedisDuplicable, options: NodeRe
         return r
       }))
       if (E.isLeft(connection)) return connection
-      const subscribed = await within(connection.right.subscribe(channel, (message) => onMessage(message)), commandTimeoutMs)
-      return E.isRight(subscribed) ? E.right(undefined) : E.left(driverError(subscribed.left, !notSent(subscribed.left)))
+      const subscribed = await settleWithin(connection.right.subscribe(channel, (message) => onMessage(message)), commandTimeoutMs)
+      return E.isRight(subscribed) ? E.right(undefined) : E.left(driverError(subscribed.left, !isNotSent(subscribed.left)))
     },
     close: async () => {
       closed = true
@@ -353,31 +287,19 @@ const isRefusal = (e: unknown): boolean => e instanceof ErrorReply
 
 const CONNECT_RETRY_MS = 100
 const RECONNECT_MAX_MS = 2000
-/** The longest delay a Node.js timer honours (a larger one fires at once). */
-const MAX_TIMER_MS = 2_147_483_647
-
-const isIntegerIn = (u: unknown, min: number, max: number): boolean => Number.isSafeInteger(u) && (u as number) >= min && (u as number) <= max
-
 /** What is wrong with the options, one message per option; passwords are never shown. */
-const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string> => {
-  if (typeof options !== 'object' || options === null) return [`options: expected an object, got ${showValue(options)}`]
-  const errors: Array<string> = []
-  const expect = (key: keyof RedisConnectOptions, ok: (u: unknown) => boolean, what: string): void => {
-    const value: unknown = options[key]
-    if (value !== undefined && !ok(value)) errors.push(`${key}: expected ${what}, got ${key === 'password' ? `a value of type ${typeof value}` : showValue(value)}`)
-  }
-  const nonEmpty = (u: unknown): boolean => typeof u === 'string' && u.trim() !== ''
-  expect('uri', nonEmpty, 'a redis:// or rediss:// URI')
-  expect('host', nonEmpty, 'a host name')
-  expect('port', (u) => isIntegerIn(u, 1, 65_535), 'an integer in 1..65535')
-  expect('username', (u) => typeof u === 'string', 'a string')
-  expect('password', (u) => typeof u === 'string', 'a string')
-  expect('database', (u) => isIntegerIn(u, 0, Number.MAX_SAFE_INTEGER), 'a non-negative integer')
-  expect('connectTimeoutMs', (u) => isIntegerIn(u, 1, MAX_TIMER_MS), `a whole number of milliseconds in 1..${MAX_TIMER_MS}`)
-  expect('commandTimeoutMs', (u) => isIntegerIn(u, 1, MAX_TIMER_MS), `a whole number of milliseconds in 1..${MAX_TIMER_MS}`)
-  expect('connectRetries', (u) => u === Infinity || isIntegerIn(u, 0, Number.MAX_SAFE_INTEGER), 'a non-negative integer or Infinity')
-  return errors
-}
+const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string> =>
+  checkOptions(options, [
+    ['uri', optionRules.nonEmpty[0], 'a redis:// or rediss:// URI'],
+    ['host', ...optionRules.host],
+    ['port', ...optionRules.port],
+    ['username', ...optionRules.string],
+    ['password', ...optionRules.string],
+    ['database', ...optionRules.database],
+    ['connectTimeoutMs', ...optionRules.timeout],
+    ['commandTimeoutMs', ...optionRules.timeout],
+    ['connectRetries', ...optionRules.retries]
+  ])
 
 /**
  * Creates a node-redis client, connects it within a deadline and wraps it in a

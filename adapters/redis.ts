@@ -3,7 +3,9 @@
  * scripts, key rules and reply decoders) works over any {@link RedisDriver};
  * `nodeRedisDriver`, `nodeRedisSubscriber` and `connectRedis` supply one from
  * node-redis (with pub/sub, so a release hands the key straight to the first
- * waiter), and `RedisLock` is the Pip.Services-style component over them.
+ * waiter), `connectRedisCluster` and `connectRedisSentinel` one over
+ * node-redis's Cluster and Sentinel clients, and `RedisLock` is the
+ * Pip.Services-style component over them.
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -21,6 +23,8 @@
 import type { Environment } from '../src/Environment.js'
 import { RedisLockComponent } from '../src/redis/RedisLock.js'
 import { connectRedis } from './node-redis.js'
+import { connectRedisCluster } from './node-redis-cluster.js'
+import { connectRedisSentinel } from './node-redis-sentinel.js'
 
 export * from '../src/redis/keys.js'
 export * from '../src/redis/RedisConnection.js'
@@ -29,12 +33,28 @@ export * from '../src/redis/RedisReply.js'
 export * from '../src/redis/redisNode.js'
 export * from '../src/redis/redisStore.js'
 export * from '../src/redis/scripts.js'
+export * from '../src/redis/slots.js'
 export * from './node-redis.js'
+export type { SendCommand, OptionRule } from './node-redis-common.js'
+export {
+  isNotSent,
+  sendWithin,
+  replyOf,
+  sendAndWaitWithin,
+  settleWithin,
+  optionRules,
+  checkOptions,
+  untilServed
+} from './node-redis-common.js'
+export * from './node-redis-cluster.js'
+export * from './node-redis-sentinel.js'
 
 /**
  * A distributed lock in Redis with the Pip.Services component API, over
- * node-redis (see {@link RedisLockComponent} for the configuration keys and
- * options, and `LockComponent` for the behaviour of each method).
+ * node-redis: one server, a Redis Cluster or a primary watched by Sentinel,
+ * as `options.mode` says (see {@link RedisLockComponent} for the
+ * configuration keys and options, and `LockComponent` for the behaviour of
+ * each method).
  *
  * @example
  * import { ConfigParams } from 'leaselock'
@@ -58,6 +78,6 @@ export * from './node-redis.js'
  */
 export class RedisLock extends RedisLockComponent {
   constructor(env?: Environment) {
-    super(connectRedis, env)
+    super({ standalone: connectRedis, cluster: connectRedisCluster, sentinel: connectRedisSentinel }, env)
   }
 }

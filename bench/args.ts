@@ -11,6 +11,8 @@ import type { Backend } from './locker.js'
  */
 export interface Settings {
   readonly quick: boolean
+  /** Measure Redis Cluster and replica-acknowledged leases against one node, instead of the default contestants. */
+  readonly cluster: boolean
   readonly backends: ReadonlyArray<Backend>
   /** Measured acquire+release pairs per contestant in the latency scenario. */
   readonly iterations: number
@@ -33,6 +35,9 @@ export interface Settings {
 export const usage = `Usage: node dist/bench/run.js [options]
 
   --quick                 short run (about 30 s): fewer iterations, shorter contention runs
+  --cluster               Redis scale-out instead: leaselock on one node, on a local 6-node
+                          cluster (keys on 3 masters, or all on 1) and with syncReplicas 1
+                          (one node with a replica, and the cluster); writes bench-cluster.json
   --backend LIST          comma-separated subset of memory,redis,memcached (default: all three)
   --iterations N          latency: measured acquire+release pairs per library (default 10000, quick 500)
   --ops N                 throughput: acquire+release pairs per library (default 20000, quick 2000)
@@ -63,7 +68,7 @@ const count = (name: string, raw: string | undefined, fallback: number, min: num
  * @example
  * import { parseSettings } from './args.js'
  * const s = parseSettings(['--quick', '--backend', 'memory'])
- * assert.ok(s !== 'help' && s.iterations === 500 && s.backends.length === 1)
+ * assert.ok(s !== 'help' && s.iterations === 500 && s.backends.length === 1 && !s.cluster)
  *
  * @since 0.1.0
  */
@@ -74,6 +79,7 @@ export const parseSettings = (argv: ReadonlyArray<string>): Settings | 'help' =>
     allowPositionals: false,
     options: {
       quick: { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
       backend: { type: 'string' },
       iterations: { type: 'string' },
       ops: { type: 'string' },
@@ -97,6 +103,7 @@ export const parseSettings = (argv: ReadonlyArray<string>): Settings | 'help' =>
     throw new Error(`--backend takes a comma-separated subset of ${BACKENDS.join(',')}, got "${values.backend ?? ''}"`)
   return {
     quick,
+    cluster: values.cluster === true,
     backends: BACKENDS.filter((b) => backends.includes(b)),
     iterations: count('iterations', values.iterations, quick ? 500 : 10000, 1),
     ops: count('ops', values.ops, quick ? 2000 : 20000, 1),

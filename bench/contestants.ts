@@ -9,7 +9,7 @@
 import { Backend, Kind, Locker } from './locker.js'
 import { rawIoredis, rawMemjs, rawNodeRedis } from './floors.js'
 import { mutexPeer, redlockPeer, redlockQuorumPeer } from './peers.js'
-import { oursIoredis, oursMemcached, oursMemory, oursQuorum, oursRedis } from './ours.js'
+import { oursIoredis, oursMemcached, oursMemory, oursQuorum, oursRedis, oursRedisCluster, oursRedisSynced } from './ours.js'
 import type { Endpoints } from './servers.js'
 
 /**
@@ -167,6 +167,62 @@ export const contestants: ReadonlyArray<Contestant> = [
 ]
 
 /**
+ * The contestants of a `--cluster` run: leaselock on one node (the baseline
+ * the others are compared with, measured in the same run), on a primary with
+ * one replica and `syncReplicas: 1`, and on a 6-node cluster with keys spread
+ * over its 3 masters, all on one master, and spread with `syncReplicas: 1`.
+ *
+ * @example
+ * import { clusterContestants } from './contestants.js'
+ * assert.strictEqual(clusterContestants[0]?.id, 'leaselock-redis')
+ *
+ * @since 0.1.0
+ */
+export const clusterContestants: ReadonlyArray<Contestant> = [
+  { ...contestants.find((c) => c.id === 'leaselock-redis')!, label: 'one node' },
+  {
+    id: 'leaselock-redis-sync',
+    label: 'one node + replica, syncReplicas 1',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'node-redis',
+    floor: 'leaselock-redis',
+    contends: false,
+    open: (e) => oursRedisSynced(need('A Redis primary with a replica', e.redisPrimaryUrl))
+  },
+  {
+    id: 'leaselock-cluster',
+    label: 'cluster, keys on 3 masters',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'node-redis cluster',
+    floor: 'leaselock-redis',
+    contends: true,
+    open: (e) => oursRedisCluster(need('A Redis Cluster', e.redisClusterNodes), { oneMaster: false, syncReplicas: 0 })
+  },
+  {
+    id: 'leaselock-cluster-one-master',
+    label: 'cluster, keys on 1 master',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'node-redis cluster',
+    floor: 'leaselock-redis',
+    contends: false,
+    open: (e) => oursRedisCluster(need('A Redis Cluster', e.redisClusterNodes), { oneMaster: true, syncReplicas: 0 })
+  },
+  {
+    id: 'leaselock-cluster-sync',
+    label: 'cluster, keys on 3 masters, syncReplicas 1',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'node-redis cluster',
+    floor: 'leaselock-redis',
+    contends: false,
+    open: (e) => oursRedisCluster(need('A Redis Cluster', e.redisClusterNodes), { oneMaster: false, syncReplicas: 1 })
+  }
+]
+
+/**
  * The contestant with this id.
  *
  * @example
@@ -176,7 +232,7 @@ export const contestants: ReadonlyArray<Contestant> = [
  * @since 0.1.0
  */
 export const contestant = (id: string): Contestant => {
-  const found = contestants.find((c) => c.id === id)
+  const found = contestants.find((c) => c.id === id) ?? clusterContestants.find((c) => c.id === id)
   if (found === undefined) throw new Error(`unknown contestant ${id}`)
   return found
 }

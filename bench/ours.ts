@@ -10,7 +10,7 @@ import { Lock, makeLock } from '../src/Lock.js'
 import { message } from '../src/LockError.js'
 import { memoryStore } from '../adapters/memory.js'
 import { quorumStore } from '../src/quorum/quorumStore.js'
-import { connectRedis, redisNode, redisStore } from '../adapters/redis.js'
+import { connectRedis, connectRedisCluster, redisNode, redisStore } from '../adapters/redis.js'
 import { MemcachedServerAddress, connectMemcached, memcachedStore } from '../adapters/memcached.js'
 import { ioredisDriver } from '../adapters/ioredis.js'
 import { connectIoredis, quitIoredis } from './floors.js'
@@ -156,4 +156,42 @@ export const oursMemcached = async (servers: string): Promise<Locker> => {
   const connected = await connectMemcached({ servers: parseServers(servers) })()
   if (E.isLeft(connected)) throw new Error(`leaselock memcached: ${message(connected.left)}`)
   return lockerOf(makeLock(memcachedStore(connected.right.driver)), connected.right.close)
+}
+
+/**
+ * leaselock on a primary with a replica, every grant and extend acknowledged
+ * by the replica (`syncReplicas: 1`).
+ *
+ * @example
+ * import { oursRedisSynced } from './ours.js'
+ * const locker = await oursRedisSynced('redis://127.0.0.1:6379')
+ * await locker.close()
+ *
+ * @since 0.1.0
+ */
+export const oursRedisSynced = async (url: string): Promise<Locker> => {
+  const connected = await connectRedis({ uri: url })()
+  if (E.isLeft(connected)) throw new Error(`leaselock redis: ${message(connected.left)}`)
+  return lockerOf(makeLock(redisStore(connected.right.driver, { syncReplicas: 1 })), connected.right.close)
+}
+
+/**
+ * leaselock on a Redis Cluster (`connectRedisCluster`, nodes as
+ * `host:port,…`). With `oneMaster`, every key gets the same hash tag, so all
+ * the traffic goes to one master; with `syncReplicas`, each grant and extend
+ * is acknowledged by the key's replica.
+ *
+ * @example
+ * import { oursRedisCluster } from './ours.js'
+ * const locker = await oursRedisCluster('127.0.0.1:7000', { oneMaster: false, syncReplicas: 0 })
+ * await locker.close()
+ *
+ * @since 0.1.0
+ */
+export const oursRedisCluster = async (nodes: string, options: { readonly oneMaster: boolean; readonly syncReplicas: number }): Promise<Locker> => {
+  const rootNodes = parseServers(nodes).map(({ host, port }) => ({ host, port }))
+  const connected = await connectRedisCluster({ rootNodes })()
+  if (E.isLeft(connected)) throw new Error(`leaselock redis cluster: ${message(connected.left)}`)
+  const locker = lockerOf(makeLock(redisStore(connected.right.driver, { syncReplicas: options.syncReplicas })), connected.right.close)
+  return options.oneMaster ? { ...locker, acquire: (key, ttlMs, timeoutMs) => locker.acquire(`{one-master}${key}`, ttlMs, timeoutMs) } : locker
 }

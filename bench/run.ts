@@ -19,7 +19,8 @@ import { Contestant, available } from './contestants.js'
 import { quorumSummary } from './quorumReport.js'
 import { Results, definitions, ratios, render, targets } from './report.js'
 import { Entrant, Outcome, latency, throughput } from './scenarios.js'
-import { startServers } from './servers.js'
+import { benchCluster, renderCluster } from './cluster.js'
+import { startClusterServers, startServers } from './servers.js'
 
 const progress = (line: string): void => {
   process.stderr.write(`${line}\n`)
@@ -150,9 +151,22 @@ const main = async (): Promise<number> => {
     process.stdout.write(`${usage}\n`)
     return 0
   }
+  mkdirSync(settings.outDir, { recursive: true })
+  if (settings.cluster) {
+    progress('starting one redis-server, a primary with a replica, and a 6-node cluster')
+    const servers = await startClusterServers()
+    try {
+      const results = await benchCluster(settings, servers, machine(), progress)
+      const jsonFile = join(settings.outDir, `${settings.quick ? 'bench-cluster-quick' : 'bench-cluster'}.json`)
+      writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`)
+      process.stdout.write(`${renderCluster(results)}\n\nwrote ${jsonFile}\n`)
+    } finally {
+      await servers.stop()
+    }
+    return 0
+  }
   const results = await bench(settings)
   const base = settings.quick ? 'bench-quick' : 'bench'
-  mkdirSync(settings.outDir, { recursive: true })
   const jsonFile = join(settings.outDir, `${base}.json`)
   const svgFile = join(settings.outDir, `${base}.svg`)
   writeFileSync(jsonFile, `${JSON.stringify({ ...results, ratios: ratios(results), quorum: quorumSummary(results), targets: targets(results) }, null, 2)}\n`)

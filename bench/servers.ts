@@ -6,9 +6,12 @@
  * @since 0.1.0
  */
 import { spawn } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { startMemcached } from '../test/support/memcachedServer.js'
+import { eventually, info } from '../test/support/redisCli.js'
+import { startCluster } from '../test/support/redisCluster.js'
 import { startRedis } from '../test/support/redisServer.js'
 
 /**
@@ -21,6 +24,10 @@ export interface Endpoints {
   readonly memcachedServers?: string
   /** Three independent Redis servers for the quorum contestants (ours and node-redlock share them). */
   readonly quorumUrls?: ReadonlyArray<string>
+  /** A Redis primary with one replica (`--cluster` runs). */
+  readonly redisPrimaryUrl?: string
+  /** A Redis Cluster's nodes, `host:port,host:port…` (`--cluster` runs). */
+  readonly redisClusterNodes?: string
 }
 
 /**
@@ -161,5 +168,45 @@ export const startServers = async (want: { readonly redis: boolean; readonly mem
     notes,
     versions,
     stop
+  }
+}
+
+/**
+ * The servers of a `--cluster` run, all on free loopback ports: one
+ * `redis-server` (the baseline), a primary with one replica, and a 6-node
+ * cluster (3 masters, 3 replicas, built like the test suite's). Needs
+ * `redis-server` and `redis-cli` on PATH.
+ *
+ * @example
+ * import { startClusterServers } from './servers.js'
+ * const servers = await startClusterServers()
+ * await servers.stop()
+ *
+ * @since 0.1.0
+ */
+export const startClusterServers = async (): Promise<Servers> => {
+  const binary = onPath('redis-server')
+  if (binary === undefined || onPath('redis-cli') === undefined) throw new Error('--cluster needs redis-server and redis-cli on PATH')
+  // The replica writes the primary's snapshot to its folder: a temporary one.
+  const dir = mkdtempSync(join(tmpdir(), 'leaselock-bench-replica-'))
+  const single = await startRedis({ args: ['--loglevel', 'warning'] })
+  const primary = await startRedis({ args: ['--loglevel', 'warning', '--repl-diskless-sync-delay', '0', '--dir', dir] })
+  const replica = await startRedis({ args: ['--loglevel', 'warning', '--replicaof', primary.host, String(primary.port), '--dir', dir] })
+  await eventually('the replica in sync', async () => (await info(replica.port, 'replication')).get('master_link_status') === 'up', 10_000)
+  const cluster = await startCluster()
+  return {
+    redisUrl: single.url,
+    redisPrimaryUrl: primary.url,
+    redisClusterNodes: cluster.rootNodes.map((n) => `${n.host}:${n.port}`).join(','),
+    notes: [
+      `redis: own redis-server on 127.0.0.1:${single.port}`,
+      `redis: own primary on 127.0.0.1:${primary.port} with a replica on ${replica.port}`,
+      `redis cluster: own 6 nodes (3 masters, 3 replicas) on ${cluster.rootNodes.map((n) => n.port).join(', ')}`
+    ],
+    versions: { redis: await versionOf(binary, '--version') },
+    stop: async () => {
+      await Promise.all([single.stop(), replica.stop(), primary.stop(), cluster.stop()])
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
 }

@@ -76,6 +76,24 @@ export interface DriverFailure {
   readonly indeterminate: boolean
 }
 /**
+ * A write that took or kept a key was not acknowledged by enough replicas in
+ * time (Redis `syncReplicas`): the grant was given back, nothing is held.
+ *
+ * @example
+ * import { NotReplicated } from 'leaselock'
+ * const e: NotReplicated = { _tag: 'NotReplicated', key: 'jobs:nightly', required: 1, acknowledged: 0 }
+ *
+ * @since 0.1.0
+ */
+export interface NotReplicated {
+  readonly _tag: 'NotReplicated'
+  readonly key: string
+  /** How many replicas had to acknowledge the write. */
+  readonly required: number
+  /** How many did, within the sync timeout. */
+  readonly acknowledged: number
+}
+/**
  * @example
  * import { Aborted } from 'leaselock'
  * const e: Aborted = { _tag: 'Aborted', key: 'jobs:nightly', reason: 'shutting down' }
@@ -184,6 +202,7 @@ export type LockError =
   | Timeout
   | NotHeld
   | DriverFailure
+  | NotReplicated
   | Aborted
   | NotOpened
   | NoConnection
@@ -239,6 +258,20 @@ export const driverFailure = (key: string, cause: unknown, indeterminate: boolea
   key,
   cause,
   indeterminate
+})
+
+/**
+ * @example
+ * import { notReplicated } from 'leaselock'
+ * notReplicated('jobs:nightly', 1, 0)
+ *
+ * @since 0.1.0
+ */
+export const notReplicated = (key: string, required: number, acknowledged: number): LockError => ({
+  _tag: 'NotReplicated',
+  key,
+  required,
+  acknowledged
 })
 
 /**
@@ -326,6 +359,8 @@ export const code = (e: LockError): string => {
       return 'NOT_HELD'
     case 'DriverFailure':
       return 'DRIVER_FAILURE'
+    case 'NotReplicated':
+      return 'NOT_REPLICATED'
     case 'Aborted':
       return 'ABORTED'
     case 'NotOpened':
@@ -364,6 +399,8 @@ export const message = (e: LockError): string => {
       return `Lock ${e.key} is not held by this lease (it expired or another holder owns it)`
     case 'DriverFailure':
       return `Lock ${e.key}: ${e.indeterminate ? 'outcome unknown' : 'request failed'}: ${causeMessage(e.cause)}`
+    case 'NotReplicated':
+      return `Lock ${e.key}: ${e.acknowledged} of the ${e.required} replica(s) required acknowledged the write in time; the grant was given back`
     case 'Aborted':
       return `Acquiring lock ${e.key} was aborted: ${causeMessage(e.reason)}`
     case 'NotOpened':

@@ -300,7 +300,21 @@ Errors('bad values are INVALID_CONFIG naming the key and the value', async () =>
     assert.is(e.code, 'INVALID_CONFIG', JSON.stringify(config))
     assert.match(e.message, expected)
   }
-  assert.equal(decodeRedisOptions({}), E.right({ retryTimeoutMs: 100, retries: 3, connectTimeoutMs: 5000, commandTimeoutMs: 3000, maxKeyBytes: 8192, mode: 'single', fencing: true }))
+  assert.equal(
+    decodeRedisOptions({}),
+    E.right({
+      retryTimeoutMs: 100,
+      retries: 3,
+      connectTimeoutMs: 5000,
+      commandTimeoutMs: 3000,
+      maxKeyBytes: 8192,
+      mode: 'standalone',
+      masterName: undefined,
+      syncReplicas: 0,
+      syncTimeoutMs: 500,
+      fencing: true
+    })
+  )
 })
 
 Errors('a URI node-redis cannot use fails open with INVALID_CONFIG', async () => {

@@ -1,11 +1,13 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { deploymentEnv, sharedCluster, sharedSentinel } from './support/deployments.js'
 import { Checked, Ran, check, runAll, sourceExamples } from './support/examples.js'
 import { startMemcached } from './support/memcachedServer.js'
 import { startRedis } from './support/redisServer.js'
 
 // Every @example of src/ and adapters/, type-checked against the built package and run
-// (those that need a server read REDIS_PORT and MEMCACHED_PORT, as the README's do).
+// (those that need a server read REDIS_PORT and MEMCACHED_PORT, and the Redis Cluster and
+// Sentinel ones REDIS_CLUSTER_NODES, REDIS_SENTINELS and REDIS_SENTINEL_NAME, as the README's do).
 const examples = sourceExamples()
 const S = suite('doc examples: type-checked and run')
 let checked: Checked
@@ -17,7 +19,8 @@ S.before(async () => {
   servers = [redis, memcached]
   checked = await check('doc-examples', examples)
   const clean = examples.filter((e) => !checked.errors.has(e.id)).map((e) => e.id)
-  ran = await runAll(checked, clean, { REDIS_PORT: String(redis.port), MEMCACHED_PORT: String(memcached.port) }, 15_000)
+  const env = { REDIS_PORT: String(redis.port), MEMCACHED_PORT: String(memcached.port), ...deploymentEnv(await sharedCluster(), await sharedSentinel()) }
+  ran = await runAll(checked, clean, env, 15_000)
 })
 S.after(async () => {
   await Promise.all(servers.map((s) => s.stop()))

@@ -1,79 +1,17 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ChildProcess, fork } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { randomToken } from '../src/Environment.js'
-import type { Section, WorkerReport, WorkerTask } from './support/exclusionWorker.js'
+import type { WorkerTask } from './support/exclusionWorker.js'
+import { overlaps, runWorkers, smallestGap } from './support/workers.js'
 import { MemcachedServer, startMemcached } from './support/memcachedServer.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
 import './support/noUnhandled.js'
 
-/** The compiled worker next to this file (or its source when this file runs under tsx). */
-const WORKER = fileURLToPath(new URL(`./support/exclusionWorker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url))
-
 const WORKERS = 4
 const ITERATIONS = 25
-
-interface Ran {
-  readonly reports: ReadonlyArray<WorkerReport>
-  readonly exitCodes: ReadonlyArray<number | null>
-  readonly ms: number
-}
-
-const exitOf = (child: ChildProcess): Promise<number | null> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve(child.exitCode)
-    : new Promise((resolve) => child.once('exit', (code) => resolve(code)))
-
-/** Forks one worker per task, starts them together once all are connected, and collects their reports. */
-const runWorkers = async (tasks: ReadonlyArray<WorkerTask>, limitMs: number): Promise<Ran> => {
-  const children = tasks.map((t) => fork(WORKER, [JSON.stringify(t)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
-  const killer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), limitMs)
-  try {
-    const reports = children.map(
-      (child) =>
-        new Promise<WorkerReport>((resolve, reject) => {
-          child.on('message', (m: unknown) => {
-            if (typeof m === 'object' && m !== null && 'sections' in m) resolve(m as WorkerReport)
-          })
-          child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) without a report`)))
-        })
-    )
-    reports.forEach((r) => r.catch(() => undefined))
-    await Promise.all(
-      children.map((child) => new Promise<void>((resolve) => child.on('message', (m: unknown) => m !== null && typeof m === 'object' && 'ready' in m && resolve())))
-    )
-    const started = performance.now()
-    children.forEach((child) => child.send('go'))
-    const all = await Promise.all(reports)
-    const ms = performance.now() - started
-    return { reports: all, exitCodes: await Promise.all(children.map(exitOf)), ms }
-  } finally {
-    clearTimeout(killer)
-    children.forEach((c) => c.kill('SIGKILL'))
-  }
-}
-
-/** Pairs of sections (sorted by start) where the later one began before the earlier one ended. */
-const overlaps = (sections: ReadonlyArray<Section>): Array<[Section, Section]> => {
-  const sorted = [...sections].sort((a, b) => a.start - b.start)
-  const found: Array<[Section, Section]> = []
-  let latest: Section | undefined
-  for (const s of sorted) {
-    if (latest !== undefined && s.start < latest.end) found.push([latest, s])
-    if (latest === undefined || s.end > latest.end) latest = s
-  }
-  return found
-}
-
-/** The smallest gap between one section's end and the next one's start, in ms. */
-const smallestGap = (sections: ReadonlyArray<Section>): number => {
-  const sorted = [...sections].sort((a, b) => a.start - b.start)
-  return sorted.slice(1).reduce((min, s, i) => Math.min(min, s.start - sorted[i]!.end), Infinity)
-}
 
 let dir = ''
 let redis: RedisServer

@@ -25,7 +25,7 @@ test('the memory entry works end to end under plain node', async () => {
 
 test('the redis and memcached entries load under plain node and expose their classes and builders', async () => {
   const redis = await load('leaselock/redis')
-  for (const name of ['RedisLock', 'RedisLockComponent', 'redisStore', 'connectRedis', 'nodeRedisDriver', 'nodeRedisSubscriber']) {
+  for (const name of ['RedisLock', 'RedisLockComponent', 'redisStore', 'connectRedis', 'nodeRedisDriver', 'nodeRedisSubscriber', 'connectRedisCluster', 'connectRedisSentinel', 'keySlot', 'slotChannel']) {
     assert.ok(name in redis, `leaselock/redis exports ${name}`)
   }
   const memcached = await load('leaselock/memcached')

@@ -334,7 +334,7 @@ S('RedisLock redlock: fewer than 3 nodes is INVALID_CONFIG; a node that cannot c
   } finally {
     await fourth.stop()
   }
-  assert.throws(() => component([1, 2, 3], { mode: 'quorum' }), /options.mode: expected one of "single", "redlock", got "quorum"/)
+  assert.throws(() => component([1, 2, 3], { mode: 'quorum' }), /options.mode: expected one of "standalone", "cluster", "sentinel", "redlock" \("single" is "standalone"\), got "quorum"/)
 })
 
 S.run()

@@ -36,7 +36,7 @@ conformance('redis (ioredis)', async () => {
       await server.stop()
     }
   }
-})
+}, { ttlMs: 200, expiryWaitMs: 400, idempotentAcquire: true })
 
 conformance('redis cluster of three masters (ioredis Cluster)', async () => {
   const cluster = await startSmallCluster()
@@ -52,7 +52,7 @@ conformance('redis cluster of three masters (ioredis Cluster)', async () => {
       await cluster.stop()
     }
   }
-})
+}, { ttlMs: 200, expiryWaitMs: 400, idempotentAcquire: true })
 
 const OnCluster = suite('ioredis Cluster: wake-on-release across masters')
 let cluster: Awaited<ReturnType<typeof startSmallCluster>>

@@ -34,7 +34,7 @@ conformance('redis (node-redis)', async () => {
       await server.stop()
     }
   }
-})
+}, { ttlMs: 200, expiryWaitMs: 400, idempotentAcquire: true })
 
 const S = suite('redis store on a real server')
 let server: RedisServer

@@ -7,8 +7,8 @@
  *
  * Every error thrown is a {@link LockException} with a `code`
  * (`LOCK_TIMEOUT`, `NOT_OPENED`, `NO_CONNECTION`, `INVALID_CONFIG`,
- * `INVALID_ARGUMENT`, `DRIVER_FAILURE`, `ABORTED`) and the trace id of the
- * call's context.
+ * `INVALID_ARGUMENT`, `DRIVER_FAILURE`, `NOT_REPLICATED`, `ABORTED`) and the
+ * trace id of the call's context.
  *
  * @since 0.1.0
  */

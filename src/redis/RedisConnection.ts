@@ -43,6 +43,66 @@ export interface RedisConnectOptions {
 }
 
 /**
+ * A Redis node's address.
+ *
+ * @example
+ * import type { RedisNodeAddress } from 'leaselock/redis'
+ * const node: RedisNodeAddress = { host: '10.0.0.1', port: 7000 }
+ *
+ * @since 0.1.0
+ */
+export interface RedisNodeAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * How to reach a Redis Cluster: any of its nodes (the client discovers the
+ * others and follows the slot map from there), and credentials and deadlines
+ * that apply to every node.
+ *
+ * @example
+ * import type { RedisClusterConnectOptions } from 'leaselock/redis'
+ * const cluster: RedisClusterConnectOptions = { rootNodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }], commandTimeoutMs: 1_000 }
+ *
+ * @since 0.1.0
+ */
+export interface RedisClusterConnectOptions {
+  /** Nodes to discover the cluster from (at least one; three are plenty). */
+  readonly rootNodes: ReadonlyArray<RedisNodeAddress>
+  readonly username?: string
+  readonly password?: string
+  /** Deadline for discovering the cluster and connecting to its masters, in ms. */
+  readonly connectTimeoutMs?: number
+  /** Deadline of each command (redirections and retries included), in ms. */
+  readonly commandTimeoutMs?: number
+}
+
+/**
+ * How to reach a primary watched by Redis Sentinel: its name and the
+ * sentinels to ask; credentials and database apply to the primary.
+ *
+ * @example
+ * import type { RedisSentinelConnectOptions } from 'leaselock/redis'
+ * const watched: RedisSentinelConnectOptions = { name: 'locks', sentinels: [{ host: '10.0.0.1', port: 26379 }], password: 's3cret' }
+ *
+ * @since 0.1.0
+ */
+export interface RedisSentinelConnectOptions {
+  /** The primary's name, as the sentinels monitor it (`sentinel monitor <name> …`). */
+  readonly name: string
+  /** Sentinels to ask for the primary (at least one; they tell about the others). */
+  readonly sentinels: ReadonlyArray<RedisNodeAddress>
+  readonly username?: string
+  readonly password?: string
+  readonly database?: number
+  /** Deadline for finding the primary and connecting to it, in ms. */
+  readonly connectTimeoutMs?: number
+  /** Deadline of each command (re-sends after a failover included), in ms. */
+  readonly commandTimeoutMs?: number
+}
+
+/**
  * A connected driver and the way to let it go.
  *
  * @example
@@ -70,3 +130,27 @@ export interface RedisConnection {
  * @since 0.1.0
  */
 export type RedisConnector = (options: RedisConnectOptions) => TE.TaskEither<LockError, RedisConnection>
+
+/**
+ * Opens a connection to a Redis Cluster (`connectRedisCluster` for node-redis).
+ *
+ * @example
+ * import type { RedisClusterConnector } from 'leaselock/redis'
+ * import { connectRedisCluster } from 'leaselock/redis'
+ * const connector: RedisClusterConnector = connectRedisCluster
+ *
+ * @since 0.1.0
+ */
+export type RedisClusterConnector = (options: RedisClusterConnectOptions) => TE.TaskEither<LockError, RedisConnection>
+
+/**
+ * Opens a connection to a primary watched by Sentinel (`connectRedisSentinel` for node-redis).
+ *
+ * @example
+ * import type { RedisSentinelConnector } from 'leaselock/redis'
+ * import { connectRedisSentinel } from 'leaselock/redis'
+ * const connector: RedisSentinelConnector = connectRedisSentinel
+ *
+ * @since 0.1.0
+ */
+export type RedisSentinelConnector = (options: RedisSentinelConnectOptions) => TE.TaskEither<LockError, RedisConnection>

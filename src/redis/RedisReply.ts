@@ -98,6 +98,45 @@ export const replyErrorCause = (e: ReplyError): Error =>
  */
 export const isNoScript = (u: unknown): boolean => u instanceof Error && u.message.startsWith('NOSCRIPT')
 
+const errorCode = (u: unknown): string | undefined => (u instanceof Error ? /^[A-Z]+/.exec(u.message)?.[0] : undefined)
+
+const TRY_AGAIN = new Set(['TRYAGAIN', 'CLUSTERDOWN'])
+
+/**
+ * Whether a reply (or a driver's failure cause) says the cluster cannot serve
+ * the key's slot right now, so the command did not run and the same command
+ * may succeed a moment later: `TRYAGAIN` (a multi-key command on a slot being
+ * migrated) or `CLUSTERDOWN` (a slot without a reachable master).
+ *
+ * @example
+ * import { isTryAgain } from 'leaselock/redis'
+ * assert.ok(isTryAgain(new Error('TRYAGAIN Multiple keys request during rehashing of slot')))
+ * assert.ok(isTryAgain(new Error('CLUSTERDOWN The cluster is down')))
+ * assert.ok(!isTryAgain(new Error('ERR unknown command')))
+ *
+ * @since 0.1.0
+ */
+export const isTryAgain = (u: unknown): boolean => TRY_AGAIN.has(errorCode(u) ?? '')
+
+const REFUSALS = new Set([...TRY_AGAIN, 'MOVED', 'ASK', 'READONLY', 'LOADING', 'MASTERDOWN', 'BUSY', 'NOSCRIPT'])
+
+/**
+ * Whether an error reply says the server refused to run the command, so none
+ * of its writes happened: the {@link isTryAgain} replies, a cluster redirection
+ * (`MOVED`, `ASK`), a replica refusing writes (`READONLY`: a lock script's
+ * first write fails, and it writes nothing before it), a server still loading
+ * (`LOADING`), a replica cut from its master (`MASTERDOWN`), a server busy with
+ * a script (`BUSY`), an unknown script (`NOSCRIPT`).
+ *
+ * @example
+ * import { isRefusal } from 'leaselock/redis'
+ * assert.ok(isRefusal(new Error('READONLY You can\'t write against a read only replica.')))
+ * assert.ok(!isRefusal(new Error('WRONGTYPE Operation against a key holding the wrong kind of value')))
+ *
+ * @since 0.1.0
+ */
+export const isRefusal = (u: unknown): boolean => REFUSALS.has(errorCode(u) ?? '')
+
 const unexpected = (expected: string, reply: unknown): ReplyError => ({ _tag: 'UnexpectedReply', expected, reply })
 
 const DIGITS = /^[1-9][0-9]{0,18}$/

@@ -11,7 +11,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import type { Driver, DriverError } from '../Driver.js'
-import { LockError, driverFailure } from '../LockError.js'
+import { LockError, driverFailure, invalidArgument, notReplicated } from '../LockError.js'
 import { Clock, realClock } from '../Clock.js'
 import { randomToken } from '../Environment.js'
 import { makeHandovers } from '../Handovers.js'
@@ -28,6 +28,7 @@ import {
   decodeInspectReply,
   decodeQueueReply,
   isNoScript,
+  isRefusal,
   replyErrorCause
 } from './RedisReply.js'
 import {
@@ -40,8 +41,11 @@ import {
   inspectScript,
   leaveScript,
   pollScript,
-  releaseScript
+  releaseScript,
+  shardedLeaveScript,
+  shardedReleaseScript
 } from './scripts.js'
+import { slotChannel } from './slots.js'
 
 /**
  * How a driver lets a store listen on a pub/sub channel: subscribes to
@@ -61,6 +65,29 @@ import {
  * @since 0.1.0
  */
 export type RedisSubscribe = (channel: string, onMessage: (message: string) => void) => TE.TaskEither<DriverError, void>
+
+/**
+ * How a driver runs a command and, right behind it on the same connection,
+ * `WAIT replicas timeoutMs`: it answers both replies (the command's, then
+ * WAIT's: the number of replicas that acknowledged every write made so far
+ * on that connection). Both must travel on one connection, because WAIT
+ * counts the writes of its own connection only: a WAIT sent on another
+ * connection (a reconnection in between, another node) acknowledges nothing
+ * of ours, and would answer at once. The deadline is the driver's command
+ * deadline plus `timeoutMs`.
+ *
+ * @example
+ * import * as TE from 'fp-ts/lib/TaskEither.js'
+ * import { RedisSendAndWait } from 'leaselock/redis'
+ * const noReplicas: RedisSendAndWait = () => TE.right(['OK', 0])
+ *
+ * @since 0.1.0
+ */
+export type RedisSendAndWait = (
+  command: ReadonlyArray<string>,
+  replicas: number,
+  timeoutMs: number
+) => TE.TaskEither<DriverError, readonly [RedisReply, RedisReply]>
 
 /**
  * A driver for Redis: sends one argument vector, answers one {@link RedisReply}.
@@ -97,6 +124,22 @@ export type RedisSubscribe = (channel: string, onMessage: (message: string) => v
 export interface RedisDriver extends Driver<ReadonlyArray<string>, RedisReply> {
   /** Pub/sub, for wake-on-release; optional. */
   readonly subscribe?: RedisSubscribe
+  /**
+   * Sharded pub/sub (`SSUBSCRIBE`), for wake-on-release on a Redis Cluster;
+   * optional, and preferred to `subscribe` when both are there. A driver that
+   * offers it promises that a channel named with a hash tag lives on the
+   * master of that tag's slot: the store then wakes waiters with `SPUBLISH`
+   * on a channel in the lock key's slot (see `slotChannel`), subscribing once
+   * per slot its waiters wait in.
+   */
+  readonly sSubscribe?: RedisSubscribe
+  /**
+   * A command and `WAIT` on one connection (see {@link RedisSendAndWait}), for
+   * `syncReplicas`; optional. Without it the store sends the two one after the
+   * other with `send`, which is right only for a driver that sends every
+   * command over one connection (a single client without reconnection).
+   */
+  readonly sendAndWait?: RedisSendAndWait
 }
 
 /**
@@ -140,7 +183,70 @@ export interface RedisStoreOptions {
   readonly channel?: string
   /** The clock `awaitHandoff` waits on ({@link realClock} by default). */
   readonly clock?: Clock
+  /**
+   * How many replicas must acknowledge each write that takes or keeps a key —
+   * an acquire, an extend, a handover claim — before it counts (default 0:
+   * none, no `WAIT` is sent). After each such script the store sends `WAIT
+   * syncReplicas syncTimeoutMs` on the same connection (see
+   * {@link RedisSendAndWait}); a grant or extend that fewer replicas
+   * acknowledge in time is given back (the key is released by its token) and
+   * answered `NotReplicated` (code `NOT_REPLICATED`). A handover is then
+   * always claimed before the lease is answered. What this adds on failover:
+   * a lease is answered only once its key and fencing counter are on
+   * `syncReplicas` replicas, so promoting one of them keeps the lock and the
+   * counter; promoting a replica that had not acknowledged can still lose
+   * both (Redis replication stays asynchronous). A bad value makes every call
+   * fail with `InvalidArgument` before any I/O.
+   */
+  readonly syncReplicas?: number
+  /**
+   * How long each `WAIT` waits for the acknowledgements, in ms (1 or more;
+   * {@link DEFAULT_SYNC_TIMEOUT_MS} by default). It counts against the lease,
+   * whose validity is measured from the moment the script was sent, and it
+   * holds up the commands behind it on the same connection.
+   */
+  readonly syncTimeoutMs?: number
 }
+
+/**
+ * The default time `WAIT` waits for replicas when a store syncs them, in ms
+ * (see {@link RedisStoreOptions}).
+ *
+ * @example
+ * import { DEFAULT_SYNC_TIMEOUT_MS } from 'leaselock/redis'
+ * assert.strictEqual(DEFAULT_SYNC_TIMEOUT_MS, 500)
+ *
+ * @since 0.1.0
+ */
+export const DEFAULT_SYNC_TIMEOUT_MS = 500
+
+/** The longest delay a Node.js timer honours: a WAIT timeout must stay within the driver's deadline. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/** What is wrong with the replication options, as an `InvalidArgument`; `undefined` when nothing is. */
+const checkSyncOptions = (options: RedisStoreOptions): LockError | undefined => {
+  const { syncReplicas, syncTimeoutMs } = options
+  if (syncReplicas !== undefined && !(Number.isSafeInteger(syncReplicas) && syncReplicas >= 0))
+    return invalidArgument(`syncReplicas must be a non-negative integer, got ${String(syncReplicas)}`)
+  if (syncTimeoutMs !== undefined && !(Number.isSafeInteger(syncTimeoutMs) && syncTimeoutMs >= 1 && syncTimeoutMs <= MAX_TIMER_MS))
+    return invalidArgument(`syncTimeoutMs must be a whole number of milliseconds in 1..${MAX_TIMER_MS}, got ${String(syncTimeoutMs)}`)
+  return undefined
+}
+
+/** WAIT's reply as a count: anything but a non-negative integer (an error reply) counts as no acknowledgement. */
+const acknowledgements = (reply: RedisReply): number =>
+  typeof reply === 'number' && Number.isSafeInteger(reply) && reply >= 0 ? reply : typeof reply === 'bigint' && reply >= 0n ? Number(reply) : 0
+
+/**
+ * The scripts after which the key may be ours, each with how its decoded
+ * reply says it is: with `syncReplicas`, each is followed by WAIT.
+ */
+const TAKES_KEY: ReadonlyMap<Script, (decoded: unknown) => boolean> = new Map([
+  [acquireScript, (fence: unknown) => O.isSome(fence as O.Option<bigint>)],
+  [acquireOrEnqueueScript, (queued: unknown) => (queued as QueueReply).granted],
+  [pollScript, (queued: unknown) => (queued as QueueReply).granted],
+  [extendScript, (extended: unknown) => extended === true]
+])
 
 const fenceOf = (revision: string): bigint => (/^[0-9]{1,19}$/.test(revision) ? BigInt(revision) : 0n)
 
@@ -161,7 +267,11 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * token) on the waiter's channel; the waiter claims the key with its own TTL.
  * The store subscribes to its channel the first time a key it asks for is held
  * (one subscription per store, over the driver's one subscriber connection),
- * before any waiter of it joins a queue. A holder that expires wakes nobody:
+ * before any waiter of it joins a queue. With a driver that offers sharded
+ * pub/sub (`sSubscribe`: a Redis Cluster), the store's channel is named in the
+ * slot of each key (see `slotChannel`; one subscription per slot its waiters
+ * wait in, on that slot's master) and the scripts announce handovers with
+ * `SPUBLISH`, so a release reaches the key's shard only. A holder that expires wakes nobody:
  * waiters find the free key when they poll (on the lock's retry policy), as
  * they find a handover whose notification was lost (a poll that finds the
  * key held and its waiter out of the queue puts the waiter back at the head). Without `subscribe` the
@@ -197,6 +307,17 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
   const claimMs =
     options.claimMs !== undefined && Number.isSafeInteger(options.claimMs) && options.claimMs > 0 ? options.claimMs : DEFAULT_CLAIM_MS
   const claim = String(claimMs)
+  const badOptions = checkSyncOptions(options)
+  const syncReplicas = options.syncReplicas ?? 0
+  const syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS
+  const sendAndWait: RedisSendAndWait =
+    driver.sendAndWait ??
+    ((command, replicas, timeoutMs) => async () => {
+      const reply = await driver.send(command)()
+      if (E.isLeft(reply)) return reply
+      const acknowledged = await driver.send(['WAIT', String(replicas), String(timeoutMs)])()
+      return E.isLeft(acknowledged) ? acknowledged : E.right([reply.right, acknowledged.right] as const)
+    })
 
   // The per-command paths use plain async code over Either values: fp-ts's
   // pipeable combinators copy their arguments on every call, which measured as a
@@ -209,6 +330,58 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     return noScript ? driver.send(evalCommand(s, keys, args))() : first
   }
 
+  /** EVALSHA then WAIT on one connection, and EVAL then WAIT once if the server answers NOSCRIPT. */
+  const runAndWait = async (
+    s: Script,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ): Promise<E.Either<DriverError, readonly [RedisReply, RedisReply]>> => {
+    const first = await sendAndWait(evalShaCommand(s, keys, args), syncReplicas, syncTimeoutMs)()
+    const noScript = E.isLeft(first) ? isNoScript(first.left.cause) : isNoScript(first.right[0])
+    return noScript ? sendAndWait(evalCommand(s, keys, args), syncReplicas, syncTimeoutMs)() : first
+  }
+
+  /**
+   * Decodes a script's reply; an error reply is a `DriverFailure` on `key`,
+   * indeterminate for a script that takes the key (it may have written before
+   * failing) unless the server refused to run it at all (see `isRefusal`).
+   */
+  const decodeOn = <A>(
+    key: string,
+    decode: (reply: unknown) => E.Either<ReplyError, A>,
+    indeterminateOnErrorReply: boolean,
+    reply: RedisReply
+  ): E.Either<LockError, A> => {
+    const decoded = decode(reply)
+    if (E.isRight(decoded)) return decoded
+    const why = decoded.left
+    const indeterminate = why._tag === 'UnexpectedReply' || (indeterminateOnErrorReply && !isRefusal(why.error))
+    return E.left(driverFailure(key, replyErrorCause(why), indeterminate))
+  }
+
+  /**
+   * With `syncReplicas`, a script that may take the key runs with WAIT behind
+   * it; if it took the key (`args[0]` is always the token) and too few
+   * replicas acknowledged, the key is given back before answering `NotReplicated`.
+   */
+  const callAndWait = async <A>(
+    key: string,
+    decode: (reply: unknown) => E.Either<ReplyError, A>,
+    took: (decoded: unknown) => boolean,
+    s: Script,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string>
+  ): Promise<E.Either<LockError, A>> => {
+    const replies = await runAndWait(s, keys, args)
+    if (E.isLeft(replies)) return E.left(driverFailure(key, replies.left.cause, replies.left.indeterminate))
+    const decoded = decodeOn(key, decode, true, replies.right[0])
+    if (E.isLeft(decoded) || !took(decoded.right)) return decoded
+    const acknowledged = acknowledgements(replies.right[1])
+    if (acknowledged >= syncReplicas) return decoded
+    await releaseHeld({ key, token: args[0]! })
+    return E.left(notReplicated(key, syncReplicas, acknowledged))
+  }
+
   /** Runs a script and decodes its reply; a transport failure or an error reply is a `DriverFailure` on `key`. */
   const call = async <A>(
     key: string,
@@ -218,12 +391,11 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     keys: ReadonlyArray<string>,
     args: ReadonlyArray<string>
   ): Promise<E.Either<LockError, A>> => {
+    const took = syncReplicas > 0 ? TAKES_KEY.get(s) : undefined
+    if (took !== undefined) return callAndWait(key, decode, took, s, keys, args)
     const reply = await run(s, keys, args)
     if (E.isLeft(reply)) return E.left(driverFailure(key, reply.left.cause, reply.left.indeterminate))
-    const decoded = decode(reply.right)
-    return E.isRight(decoded)
-      ? decoded
-      : E.left(driverFailure(key, replyErrorCause(decoded.left), decoded.left._tag === 'UnexpectedReply' || indeterminateOnErrorReply))
+    return decodeOn(key, decode, indeterminateOnErrorReply, reply.right)
   }
 
   /** Runs a script over the key, its counter and its queue. */
@@ -257,6 +429,15 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
       ? E.right(O.some(toGrant(ttlMs, reply.right.value)))
       : (reply as E.Either<LockError, O.Option<never>>)
 
+  /** On a cluster (sharded pub/sub) handovers are announced with SPUBLISH, in the key's slot. */
+  const sharded = driver.sSubscribe !== undefined
+  const subscribe = driver.sSubscribe ?? driver.subscribe
+  const release = sharded ? shardedReleaseScript : releaseScript
+
+  /** Frees the key if it holds this token, handing it to the first waiter (the store's `release`). */
+  const releaseHeld = (held: { readonly key: string; readonly token: string }): Promise<E.Either<LockError, boolean>> =>
+    onKey(decodeFlag, true, release, held.key, [held.token])
+
   const acquire: Store['acquire'] = (key, token, ttlMs) => async () => {
     const counter = fenceKey(key)
     if (E.isLeft(counter)) return counter
@@ -265,22 +446,32 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
 
   const waitQueue = (subscribe: RedisSubscribe): WaitQueue => {
     const clock = options.clock ?? realClock
-    const channel = options.channel ?? `leaselock:wake:${randomToken()}`
+    const name = options.channel ?? `leaselock:wake:${randomToken()}`
+    /** Where the waiters of `key` are woken: the store's one channel, or (sharded) its channel in the key's slot. */
+    const channelOf = sharded ? (key: string) => slotChannel(key, name) : () => name
+    const leave = sharded ? shardedLeaveScript : leaveScript
     const waiters = makeHandovers(clock)
-    let listening = false
-    let subscribing: Promise<void> | undefined
+    const listening = new Set<string>()
+    const subscribing = new Map<string, Promise<void>>()
 
+    // With syncReplicas, a handover proves nothing until claimed and acknowledged:
+    // validity 0 makes the waiter claim it (a poll, followed by WAIT) before answering.
     const onMessage = (message: string): void => {
       const handover = HANDOVER.exec(message)
-      if (handover !== null) waiters.notify(handover[3]!, toGrant(Number(handover[2]!), BigInt(handover[1]!)))
+      if (handover !== null) waiters.notify(handover[3]!, toGrant(syncReplicas > 0 ? 0 : Number(handover[2]!), BigInt(handover[1]!)))
     }
 
-    /** Subscribes once; after a failure, the next waiter tries again (meanwhile waiters only poll). */
-    const listen = (): Promise<void> =>
-      (subscribing ??= subscribe(channel, onMessage)().then((r) => {
-        listening = E.isRight(r)
-        subscribing = undefined
-      }))
+    /** Subscribes to a channel once; after a failure, the next waiter tries again (meanwhile waiters only poll). */
+    const listen = (channel: string): Promise<void> => {
+      const pending = subscribing.get(channel)
+      if (pending !== undefined) return pending
+      const started = subscribe(channel, onMessage)().then((r) => {
+        if (E.isRight(r)) listening.add(channel)
+        subscribing.delete(channel)
+      })
+      subscribing.set(channel, started)
+      return started
+    }
 
     /** A queue script's answer as the port's `Queued` (a grant valid for `ttlMs`). */
     const queued = (token: string, ttlMs: number, reply: E.Either<LockError, QueueReply>): E.Either<LockError, Queued> => {
@@ -290,41 +481,42 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
       return E.right({ _tag: 'Granted', grant: toGrant(ttlMs, reply.right.fence) })
     }
 
-    const queueArgs = (token: string, ttlMs: number, waitMs: number): ReadonlyArray<string> => [
+    const queueArgs = (key: string, token: string, ttlMs: number, waitMs: number): ReadonlyArray<string> => [
       token,
       String(ttlMs),
       String(Math.max(1, Math.ceil(waitMs))),
-      channel,
+      channelOf(key),
       claim
     ]
 
     const enqueue = async (key: string, token: string, ttlMs: number, waitMs: number): Promise<E.Either<LockError, Queued>> => {
       waiters.register(token)
-      const joined = await onKey(decodeQueueReply, true, acquireOrEnqueueScript, key, queueArgs(token, ttlMs, waitMs))
+      const joined = await onKey(decodeQueueReply, true, acquireOrEnqueueScript, key, queueArgs(key, token, ttlMs, waitMs))
       if (E.isLeft(joined)) waiters.forget(token)
       return queued(token, ttlMs, joined)
     }
 
     return {
       acquireOrEnqueue: (key, token, ttlMs, waitMs) => async () => {
-        if (listening) return enqueue(key, token, ttlMs, waitMs)
+        const channel = channelOf(key)
+        if (listening.has(channel)) return enqueue(key, token, ttlMs, waitMs)
         const first = await acquire(key, token, ttlMs)()
         if (E.isLeft(first)) return first
         if (O.isSome(first.right)) return E.right({ _tag: 'Granted', grant: first.right.value })
         // No longer than the wait itself: a subscription still pending then goes on, and meanwhile the waiter polls.
         const done = new AbortController()
-        await Promise.race([listen(), clock.sleep(waitMs, done.signal)])
+        await Promise.race([listen(channel), clock.sleep(waitMs, done.signal)])
         done.abort()
         return enqueue(key, token, ttlMs, waitMs)
       },
       awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),
       poll: (key, token, ttlMs, waitMs) => async () => {
         waiters.register(token)
-        return queued(token, ttlMs, await onKey(decodeQueueReply, true, pollScript, key, queueArgs(token, ttlMs, waitMs)))
+        return queued(token, ttlMs, await onKey(decodeQueueReply, true, pollScript, key, queueArgs(key, token, ttlMs, waitMs)))
       },
       leave: (key, token) => async () => {
         waiters.forget(token)
-        const left = await onKey(decodeFlag, true, leaveScript, key, [token])
+        const left = await onKey(decodeFlag, true, leave, key, [token])
         return E.isLeft(left) ? left : E.right(undefined)
       }
     }
@@ -332,10 +524,10 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
 
   return {
     name: 'redis',
-    checkKey: checkRedisKey(options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES),
+    checkKey: badOptions === undefined ? checkRedisKey(options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES) : () => E.left(badOptions),
     checkTtl: E.right,
     acquire,
-    release: (held) => () => onKey(decodeFlag, true, releaseScript, held.key, [held.token]),
+    release: (held) => () => releaseHeld(held),
     extend: (held, ttlMs) => async () => {
       const applied = await call(held.key, decodeFlag, false, extendScript, [held.key], [held.token, String(ttlMs)])
       return E.isLeft(applied)
@@ -348,6 +540,6 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
       const read = await onKey(decodeInspectReply, false, inspectScript, key, [])
       return E.isLeft(read) ? read : E.right(toInspection(key, read.right))
     },
-    ...(driver.subscribe === undefined ? {} : { queue: waitQueue(driver.subscribe) })
+    ...(subscribe === undefined ? {} : { queue: waitQueue(subscribe) })
   }
 }

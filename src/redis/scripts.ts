@@ -42,7 +42,15 @@ export const script = (source: string): Script => ({
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter; `ARGV[1]` token, `ARGV[2]` TTL in ms.
  * Sets the key only if it is free (`SET NX PX`) and, only then, increments the
  * counter and returns its value as a decimal string (exact beyond 2^53, where
- * a Lua number would round). Returns nil when the key is held.
+ * a Lua number would round). Returns nil when the key is held by another token.
+ *
+ * Idempotent for its token: a client may send it again after a failover or a
+ * lost reply (node-redis's Sentinel client does), and when the key already
+ * holds the token, the script answers the grant it won — the counter's value,
+ * which nothing else increments for this key while the key is ours — and
+ * leaves the key as the first run set it (its TTL counts from that run, which
+ * came after the request was first sent, so the lease stays within it). A key
+ * of another type is held by someone else (`pcall`: no `WRONGTYPE` error).
  *
  * @example
  * import { acquireScript } from 'leaselock/redis'
@@ -55,6 +63,7 @@ export const acquireScript: Script = script(
   redis.call('INCR', KEYS[2])
   return redis.call('GET', KEYS[2])
 end
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then return redis.call('GET', KEYS[2]) or redis.call('INCR', KEYS[2]) end
 return false`
 )
 
@@ -90,15 +99,30 @@ local function keepQueue(wait)
 end
 `
 /**
+ * How a handover is announced: `PUBLISH` (classic pub/sub: one server, or a
+ * Sentinel primary) or `SPUBLISH` (sharded pub/sub on a Redis Cluster: the
+ * waiter's channel lives in the lock key's slot, so the message stays on the
+ * key's shard).
+ *
+ * @example
+ * import { Publish } from 'leaselock/redis'
+ * const onCluster: Publish = 'SPUBLISH'
+ *
+ * @since 0.1.0
+ */
+export type Publish = 'PUBLISH' | 'SPUBLISH'
+
+/**
  * `passOn()` frees the key we hold: it hands it to the first entry of this
  * key whose deadline has not passed (sets the key to its token for the
  * entry's claim TTL, increments the counter and publishes
- * `"<fence> <claim ms> <token>"` on its channel, the fence read back with `GET`:
- * a Lua number would print 10^14 as `1e+14`), dropping dead entries on the
- * way; with no such entry it deletes the key. The `SET` comes before the
- * entry is removed, so a write refused for lack of memory changes nothing.
+ * `"<fence> <claim ms> <token>"` on its channel with `publish`, the fence read
+ * back with `GET`: a Lua number would print 10^14 as `1e+14`), dropping dead
+ * entries on the way; with no such entry it deletes the key. The `SET` comes
+ * before the entry is removed, so a write refused for lack of memory changes
+ * nothing.
  */
-const luaPassOn = `${luaNow}${luaParse}local function passOn()
+const luaPassOn = (publish: Publish): string => `${luaNow}${luaParse}local function passOn()
   local i, t = 0, nil
   while true do
     local entry = redis.call('LINDEX', KEYS[3], i)
@@ -113,7 +137,7 @@ const luaPassOn = `${luaNow}${luaParse}local function passOn()
       redis.call('SET', KEYS[1], token, 'PX', claim)
       redis.call('LREM', KEYS[3], 1, entry)
       redis.call('INCR', KEYS[2])
-      redis.call('PUBLISH', channel, counter() .. ' ' .. claim .. ' ' .. token)
+      redis.call('${publish}', channel, counter() .. ' ' .. claim .. ' ' .. token)
       return
     end
   end
@@ -134,6 +158,17 @@ local function dequeue(token)
 end
 `
 
+/** The release script's source, announcing the handover with `publish`. */
+const releaseSource = (publish: Publish): string => `${luaPassOn(publish)}if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+passOn()
+return 1`
+
+/** The leave script's source, announcing a raced handover with `publish`. */
+const leaveSource = (publish: Publish): string => `${luaPassOn(publish)}${luaFind}dequeue(ARGV[1])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+passOn()
+return 1`
+
 /**
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
  * `ARGV[1]` token. Frees the key only if it holds the token — handing it
@@ -150,11 +185,19 @@ end
  *
  * @since 0.1.0
  */
-export const releaseScript: Script = script(
-  `${luaPassOn}if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-passOn()
-return 1`
-)
+export const releaseScript: Script = script(releaseSource('PUBLISH'))
+
+/**
+ * {@link releaseScript} announcing the handover with `SPUBLISH`, for a Redis
+ * Cluster (see {@link Publish}); the same script otherwise.
+ *
+ * @example
+ * import { shardedReleaseScript } from 'leaselock/redis'
+ * assert.match(shardedReleaseScript.source, /SPUBLISH/)
+ *
+ * @since 0.1.0
+ */
+export const shardedReleaseScript: Script = script(releaseSource('SPUBLISH'))
 
 /**
  * `KEYS[1]` lock key, `KEYS[2]` its fencing counter, `KEYS[3]` its wait queue;
@@ -166,6 +209,12 @@ return 1`
  * returns `{0, counter}`: the fencing counter as it stands (every later
  * handover is above it).
  *
+ * Idempotent for its token, like {@link acquireScript}, for a command sent
+ * again after a failover: when the key already holds the token (the first run
+ * took it, or it was handed over since), it resets the TTL to `ARGV[2]` and
+ * returns `{1, counter}`; when the token already has an entry, it is not
+ * queued twice.
+ *
  * @example
  * import { acquireOrEnqueueScript } from 'leaselock/redis'
  * assert.match(acquireOrEnqueueScript.source, /RPUSH/)
@@ -173,11 +222,15 @@ return 1`
  * @since 0.1.0
  */
 export const acquireOrEnqueueScript: Script = script(
-  `${luaNow}${luaParse}${luaEntry}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  `${luaNow}${luaParse}${luaEntry}${luaFind}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('INCR', KEYS[2])
   return {1, counter()}
 end
-redis.call('RPUSH', KEYS[3], entry(ARGV[1], ARGV[3], ARGV[4], ARGV[5]))
+if redis.pcall('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, counter()}
+end
+if not find(ARGV[1]) then redis.call('RPUSH', KEYS[3], entry(ARGV[1], ARGV[3], ARGV[4], ARGV[5])) end
 keepQueue(ARGV[3])
 return {0, counter()}`
 )
@@ -235,12 +288,19 @@ return {0, counter()}`
  *
  * @since 0.1.0
  */
-export const leaveScript: Script = script(
-  `${luaPassOn}${luaFind}dequeue(ARGV[1])
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-passOn()
-return 1`
-)
+export const leaveScript: Script = script(leaveSource('PUBLISH'))
+
+/**
+ * {@link leaveScript} announcing a raced handover with `SPUBLISH`, for a
+ * Redis Cluster (see {@link Publish}).
+ *
+ * @example
+ * import { shardedLeaveScript } from 'leaselock/redis'
+ * assert.match(shardedLeaveScript.source, /SPUBLISH/)
+ *
+ * @since 0.1.0
+ */
+export const shardedLeaveScript: Script = script(leaveSource('SPUBLISH'))
 
 /**
  * `KEYS[1]` lock key; `ARGV[1]` token, `ARGV[2]` TTL in ms. Resets the TTL only

@@ -14,6 +14,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import { RedisLock } from '../../adapters/redis.js'
 import { connectRedis } from '../../adapters/node-redis.js'
+import { connectRedisCluster } from '../../adapters/node-redis-cluster.js'
 import { MemcachedLock } from '../../adapters/memcached.js'
 import { connectMemcached } from '../../adapters/memjs.js'
 import { LeaseLostError } from '../../src/KeepAlive.js'
@@ -26,7 +27,8 @@ import { memcachedStore } from '../../src/memcached/memcachedStore.js'
 
 /** What a worker is asked to do. */
 export interface WorkerTask {
-  readonly backend: 'redis' | 'memcached'
+  /** `redis-cluster`: `host`/`port` is one node of a Redis Cluster (the client discovers the others). */
+  readonly backend: 'redis' | 'redis-cluster' | 'memcached'
   readonly host: string
   readonly port: number
   /**
@@ -85,6 +87,11 @@ interface Opened {
 
 const openCore = async (): Promise<Opened> => {
   const deadlines = { connectTimeoutMs: 5000, commandTimeoutMs: 2000 }
+  if (task.backend === 'redis-cluster') {
+    const c = await connectRedisCluster({ rootNodes: [{ host: task.host, port: task.port }], ...deadlines })()
+    if (E.isLeft(c)) throw new LockException(c.left)
+    return { lock: makeLock(redisStore(c.right.driver), { retry }), close: c.right.close }
+  }
   if (task.backend === 'redis') {
     const c = await connectRedis({ host: task.host, port: task.port, ...deadlines })()
     if (E.isLeft(c)) throw new LockException(c.left)
@@ -96,10 +103,10 @@ const openCore = async (): Promise<Opened> => {
 }
 
 const openClass = async (): Promise<LockComponent<BaseOptions>> => {
-  const component = task.backend === 'redis' ? new RedisLock() : new MemcachedLock()
+  const component = task.backend === 'memcached' ? new MemcachedLock() : new RedisLock()
   component.configure({
     connection: { host: task.host, port: task.port },
-    options: { retry_timeout: 10, connect_timeout: 5000, command_timeout: 2000 }
+    options: { retry_timeout: 10, connect_timeout: 5000, command_timeout: 2000, ...(task.backend === 'redis-cluster' ? { mode: 'cluster' } : {}) }
   })
   await component.open('exclusion')
   return component

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process'
-import { connect } from 'node:net'
+import { Socket, connect } from 'node:net'
 import { freePort } from './freePort.js'
 import { awaitStopped } from './stopped.js'
 
@@ -7,6 +7,8 @@ import { awaitStopped } from './stopped.js'
 export interface RedisServer {
   readonly host: '127.0.0.1'
   readonly port: number
+  /** The process id of the server now running (it changes with `restart`). */
+  readonly pid: () => number | undefined
   /** `redis://127.0.0.1:<port>` (without credentials). */
   readonly url: string
   /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
@@ -24,6 +26,13 @@ export interface RedisServer {
 /** Extra `redis-server` arguments, e.g. `['--requirepass', 'secret']`. */
 export interface RedisServerOptions {
   readonly args?: ReadonlyArray<string>
+  /** A configuration file to start from (given first, before the other arguments): needed by `--sentinel`. */
+  readonly configFile?: string
+  /**
+   * Let the test process exit while the server runs (a deployment shared by
+   * several test files): the server is then killed when the process exits.
+   */
+  readonly background?: boolean
   /** How long to wait for the first PONG (default 5000 ms). */
   readonly startTimeoutMs?: number
 }
@@ -50,12 +59,27 @@ const exited = (child: ChildProcess): Promise<void> =>
     ? Promise.resolve()
     : new Promise((resolve) => child.once('exit', () => resolve()))
 
-const launch = async (port: number, args: ReadonlyArray<string>, startTimeoutMs: number): Promise<ChildProcess> => {
+const launch = async (port: number, options: RedisServerOptions, startTimeoutMs: number): Promise<ChildProcess> => {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+    [
+      ...(options.configFile === undefined ? [] : [options.configFile]),
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...(options.args ?? [])
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] }
   )
+  if (options.background === true) {
+    child.unref()
+    ;(child.stderr as Socket | null)?.unref()
+  }
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   let spawnError: Error | undefined
@@ -72,29 +96,35 @@ const launch = async (port: number, args: ReadonlyArray<string>, startTimeoutMs:
   throw new Error(`redis-server on port ${port} did not answer PING within ${startTimeoutMs} ms: ${stderr}`)
 }
 
+/** What to kill when the test process exits: one `exit` listener for every server started. */
+const atExit = new Set<() => void>()
+process.once('exit', () => atExit.forEach((kill) => kill()))
+
 /**
  * Starts `redis-server --port P --bind 127.0.0.1 --save '' --appendonly no ...args`
  * on a free port and resolves once it answers PING.
  */
 export const startRedis = async (options: RedisServerOptions = {}): Promise<RedisServer> => {
-  const args = options.args ?? []
   const startTimeoutMs = options.startTimeoutMs ?? 5000
   const port = await freePort()
-  let child = await launch(port, args, startTimeoutMs)
+  let child = await launch(port, options, startTimeoutMs)
   let paused = false
   const killOnExit = (): void => {
     child.kill('SIGKILL')
   }
-  process.once('exit', killOnExit)
+  atExit.add(killOnExit)
 
   const kill = async (): Promise<void> => {
     child.kill('SIGKILL')
     paused = false
+    // A background server's process does not keep the event loop alive: waiting for its exit must.
+    child.ref()
     await exited(child)
   }
   return {
     host: '127.0.0.1',
     port,
+    pid: () => child.pid,
     url: `redis://127.0.0.1:${port}`,
     pause: () => {
       paused = child.kill('SIGSTOP')
@@ -107,13 +137,14 @@ export const startRedis = async (options: RedisServerOptions = {}): Promise<Redi
     kill,
     restart: async () => {
       await kill()
-      child = await launch(port, args, startTimeoutMs)
+      child = await launch(port, options, startTimeoutMs)
     },
     stop: async () => {
-      process.removeListener('exit', killOnExit)
+      atExit.delete(killOnExit)
       if (paused) child.kill('SIGCONT')
       paused = false
       child.kill('SIGTERM')
+      child.ref()
       const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
       await exited(child)
       clearTimeout(timer)

@@ -1,0 +1,104 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import * as E from 'fp-ts/lib/Either.js'
+import { connectRedis } from '../adapters/node-redis.js'
+import { randomToken } from '../src/Environment.js'
+import { message } from '../src/LockError.js'
+import type { RedisConnection } from '../src/redis/RedisConnection.js'
+import type { RedisReply } from '../src/redis/RedisReply.js'
+import { acquireOrEnqueueScript, acquireScript, evalCommand, extendScript, pollScript, releaseScript } from '../src/redis/scripts.js'
+import { RedisServer, startRedis } from './support/redisServer.js'
+
+// node-redis's Sentinel client sends a command again when the primary failed
+// while it was in flight (or answered READONLY after a demotion): the first
+// run may have happened. Here each script runs twice in a row, as the same
+// argument vector, which is exactly what the second run of a re-sent command
+// sees (or with another client acting in between).
+
+const S = suite('every lock script is idempotent for its own token (a command re-sent after a failover)')
+let server: RedisServer
+let connection: RedisConnection
+
+const run = async (command: ReadonlyArray<string>): Promise<RedisReply> => {
+  const r = await connection.driver.send(command)()
+  if (E.isLeft(r)) throw new Error(`${command[0]} failed: ${String(r.left.cause)}`)
+  return r.right
+}
+const key = (): string => `resend-${randomToken()}`
+const companions = (k: string): [string, string, string] => [k, `{${k}}:fence`, `{${k}}:queue`]
+const acquire = (k: string, token: string): ReadonlyArray<string> => evalCommand(acquireScript, [k, `{${k}}:fence`], [token, '10000'])
+const enqueue = (k: string, token: string): ReadonlyArray<string> =>
+  evalCommand(acquireOrEnqueueScript, companions(k), [token, '10000', '10000', 'leaselock:wake:test', '1000'])
+const release = (k: string, token: string): ReadonlyArray<string> => evalCommand(releaseScript, companions(k), [token])
+const extend = (k: string, token: string, ttl = '10000'): ReadonlyArray<string> => evalCommand(extendScript, [k], [token, ttl])
+
+S.before(async () => {
+  server = await startRedis()
+  const c = await connectRedis({ host: server.host, port: server.port })()
+  if (E.isLeft(c)) throw new Error(message(c.left))
+  connection = c.right
+})
+S.after(async () => {
+  await connection.close()
+  await server.stop()
+})
+
+S('acquire re-sent after it won answers the grant it won (same fence), never "held", and does not count again', async () => {
+  const k = key()
+  const first = await run(acquire(k, 'a'))
+  assert.is(first, '1')
+  assert.is(await run(acquire(k, 'a')), '1', 'the same fence again')
+  assert.is(await run(['GET', `{${k}}:fence`]), '1', 'the counter did not move')
+  assert.is(await run(acquire(k, 'b')), null, 'another token is still refused')
+})
+
+S('acquireOrEnqueue re-sent after it won answers the grant; re-sent after it queued, it does not queue twice', async () => {
+  const k = key()
+  assert.equal(await run(enqueue(k, 'a')), [1, '1'])
+  assert.equal(await run(enqueue(k, 'a')), [1, '1'], 'the grant it won, not a place in the queue')
+  assert.is(await run(['LLEN', `{${k}}:queue`]), 0)
+  assert.equal(await run(enqueue(k, 'b')), [0, '1'])
+  assert.equal(await run(enqueue(k, 'b')), [0, '1'])
+  assert.is(await run(['LLEN', `{${k}}:queue`]), 1, 'one entry for b')
+})
+
+S('acquireOrEnqueue re-sent after the key was handed to it answers the grant and resets the TTL from the claim to the one asked', async () => {
+  const k = key()
+  await run(enqueue(k, 'a'))
+  await run(enqueue(k, 'b'))
+  assert.is(await run(release(k, 'a')), 1, 'handed to b for its claim TTL (1000 ms)')
+  assert.equal(await run(enqueue(k, 'b')), [1, '2'])
+  const pttl = Number(await run(['PTTL', k]))
+  assert.ok(pttl > 9000, `the TTL asked for, not the claim's: ${pttl}`)
+})
+
+S('release re-sent after the key went to a later holder (directly or by handover) never touches it', async () => {
+  const k = key()
+  await run(enqueue(k, 'a'))
+  await run(enqueue(k, 'b'))
+  assert.is(await run(release(k, 'a')), 1, 'a releases, the key is handed to b')
+  assert.is(await run(release(k, 'a')), 0, 'the re-sent release does nothing')
+  assert.is(await run(['GET', k]), 'b')
+  assert.equal(await run(evalCommand(pollScript, companions(k), ['b', '10000', '10000', 'leaselock:wake:test', '1000'])), [1, '2'], 'b claims')
+  const plain = key()
+  await run(acquire(plain, 'a'))
+  await run(release(plain, 'a'))
+  await run(acquire(plain, 'c'))
+  assert.is(await run(release(plain, 'a')), 0)
+  assert.is(await run(['GET', plain]), 'c', 'the later holder keeps the key')
+})
+
+S('extend re-sent after the key went to a later holder never touches it; re-sent while ours, it extends again', async () => {
+  const k = key()
+  await run(acquire(k, 'a'))
+  assert.is(await run(extend(k, 'a')), 1)
+  assert.is(await run(extend(k, 'a')), 1, 'harmless while ours')
+  await run(release(k, 'a'))
+  await run(acquire(k, 'c'))
+  await run(['PEXPIRE', k, '5000'])
+  assert.is(await run(extend(k, 'a', '60000')), 0)
+  const pttl = Number(await run(['PTTL', k]))
+  assert.ok(pttl <= 5000, `the later holder's TTL is untouched: ${pttl}`)
+})
+
+S.run()
