@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util'
  */
 export type Backend =
   | { readonly _tag: 'Redis'; readonly url: string }
+  | { readonly _tag: 'RedisCluster'; readonly urls: ReadonlyArray<string> }
   | { readonly _tag: 'Memcached'; readonly servers: ReadonlyArray<{ readonly host: string; readonly port: number }> }
 
 /**
@@ -130,10 +131,19 @@ const hostPort = (text: string): { host: string; port: number } | undefined => {
   return host !== '' && Number.isInteger(port) && port > 0 && port < 65_536 ? { host, port } : undefined
 }
 
-const backendOf = (redis: string | undefined, memcached: string | undefined): E.Either<UsageError, Backend> => {
+const REDIS_URL = /^rediss?:\/\/./
+
+const backendOf = (redis: string | undefined, memcached: string | undefined, cluster = false): E.Either<UsageError, Backend> => {
   if (redis !== undefined && memcached !== undefined) return usageError('give either --redis or --memcached, not both')
+  if (cluster && redis === undefined) return usageError('--cluster needs --redis URL[,URL…] (nodes of the cluster)')
+  if (redis !== undefined && cluster) {
+    const urls = redis.split(',')
+    return urls.every((u) => REDIS_URL.test(u))
+      ? E.right({ _tag: 'RedisCluster', urls })
+      : usageError(`--redis: expected redis:// URLs of cluster nodes, got ${JSON.stringify(redis)}`)
+  }
   if (redis !== undefined)
-    return /^rediss?:\/\/./.test(redis) ? E.right({ _tag: 'Redis', url: redis }) : usageError(`--redis: expected a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
+    return REDIS_URL.test(redis) ? E.right({ _tag: 'Redis', url: redis }) : usageError(`--redis: expected a redis:// or rediss:// URL, got ${JSON.stringify(redis)}`)
   if (memcached !== undefined) {
     const servers = memcached.split(',').map(hostPort)
     return servers.every((s) => s !== undefined)
@@ -151,6 +161,7 @@ const runOf = (argv: ReadonlyArray<string>, command: ReadonlyArray<string>): E.E
     args: [...argv],
     options: {
       redis: { type: 'string' },
+      cluster: { type: 'boolean' },
       memcached: { type: 'string' },
       key: { type: 'string' },
       ttl: { type: 'string' },
@@ -163,7 +174,7 @@ const runOf = (argv: ReadonlyArray<string>, command: ReadonlyArray<string>): E.E
     allowPositionals: false
   })
   if (values.help === true) return E.right({ _tag: 'Help' })
-  const backend = backendOf(values.redis, values.memcached)
+  const backend = backendOf(values.redis, values.memcached, values.cluster === true)
   if (E.isLeft(backend)) return backend
   if (values.key === undefined || values.key === '') return usageError('--key is required (a non-empty lock key)')
   const ttlMs = duration('ttl', values.ttl, undefined, 1)
@@ -194,6 +205,7 @@ const inspectOf = (argv: ReadonlyArray<string>): E.Either<UsageError, Command> =
     args: [...argv],
     options: {
       redis: { type: 'string' },
+      cluster: { type: 'boolean' },
       memcached: { type: 'string' },
       json: { type: 'boolean' },
       'connect-timeout': { type: 'string' },
@@ -203,7 +215,7 @@ const inspectOf = (argv: ReadonlyArray<string>): E.Either<UsageError, Command> =
     allowPositionals: true
   })
   if (values.help === true) return E.right({ _tag: 'Help' })
-  const backend = backendOf(values.redis, values.memcached)
+  const backend = backendOf(values.redis, values.memcached, values.cluster === true)
   if (E.isLeft(backend)) return backend
   if (positionals.length !== 1 || positionals[0] === '') return usageError(`inspect takes one KEY, got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`)
   const connectTimeoutMs = duration('connect-timeout', values['connect-timeout'], 5_000, 1)
@@ -285,13 +297,14 @@ export const EXIT = {
  * @since 0.3.0
  */
 export const usage = `Usage:
-  leaselock run (--redis URL | --memcached HOST:PORT[,HOST:PORT…]) --key KEY --ttl DURATION
+  leaselock run (--redis URL [--cluster] | --memcached HOST:PORT[,HOST:PORT…]) --key KEY --ttl DURATION
                 [--wait DURATION] [--grace DURATION] [--connect-timeout DURATION] -- COMMAND [ARG…]
-  leaselock inspect (--redis URL | --memcached HOST:PORT) [--json] KEY
+  leaselock inspect (--redis URL [--cluster] | --memcached HOST:PORT) [--json] KEY
   leaselock --help | --version
 
 run: runs COMMAND while holding a lease on KEY, renewed every third of the TTL.
   --redis URL          redis://[user:password@]host:port[/db] or rediss://…
+  --cluster            --redis names nodes of a Redis Cluster (comma-separated URLs)
   --memcached SERVERS  host:port, comma-separated (TTL of 3s or more)
   --key KEY            the lock's name, shared by every machine that runs the job
   --ttl DURATION       how long the lease lasts if this process dies (e.g. 30s)

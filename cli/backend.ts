@@ -7,7 +7,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { connectMemcached, memcachedStore } from '../adapters/memcached.js'
-import { connectRedis, redisStore } from '../adapters/redis.js'
+import { connectRedis, connectRedisCluster, redisStore } from '../adapters/redis.js'
 import type { LockError } from '../src/LockError.js'
 import type { Store } from '../src/Store.js'
 import type { Backend } from './args.js'
@@ -38,6 +38,17 @@ export interface OpenStore {
  * @since 0.3.0
  */
 export const openStore = async (backend: Backend, connectTimeoutMs: number): Promise<E.Either<LockError, OpenStore>> => {
+  if (backend._tag === 'RedisCluster') {
+    const nodes = backend.urls.map((u) => new URL(u))
+    const first = nodes[0]!
+    const connected = await connectRedisCluster({
+      rootNodes: nodes.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
+      ...(first.username === '' ? {} : { username: decodeURIComponent(first.username) }),
+      ...(first.password === '' ? {} : { password: decodeURIComponent(first.password) }),
+      connectTimeoutMs
+    })()
+    return E.isLeft(connected) ? connected : E.right({ store: redisStore(connected.right.driver), close: connected.right.close })
+  }
   if (backend._tag === 'Redis') {
     const connected = await connectRedis({ uri: backend.url, connectTimeoutMs })()
     return E.isLeft(connected) ? connected : E.right({ store: redisStore(connected.right.driver), close: connected.right.close })

@@ -13,6 +13,7 @@ import { randomToken } from '../src/Environment.js'
 import { sleep } from './support/expect.js'
 import { MemcachedServer, startMemcached } from './support/memcachedServer.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
+import { startSingleNodeCluster } from './support/redisCluster.js'
 
 /** The project folder: the nearest folder above this file with a package.json (from dist/test or from test). */
 const findRoot = (dir: string): string => (existsSync(join(dir, 'package.json')) ? dir : findRoot(dirname(dir)))
@@ -237,11 +238,33 @@ Cli('an unreachable server: the unavailable status within the connect timeout; a
   assert.match(missing.stderr, 'cannot run "no-such-command-anywhere"')
 })
 
+Cli('--cluster: a run and a concurrent held run on a Redis Cluster, and inspect through it', async () => {
+  const node = await startSingleNodeCluster()
+  try {
+    const k = key()
+    const started = join(dir, `${k}.started`)
+    const clusterRun = (...more: ReadonlyArray<string>): ReadonlyArray<string> => ['run', '--redis', node.url, '--cluster', '--key', k, ...more]
+    const first = start(clusterRun('--ttl', '2s', '--', 'sh', '-c', `touch '${started}'; sleep 5`))
+    await appears(started)
+    const held = await leaselock(clusterRun('--ttl', '2s', '--', 'true'))
+    assert.is(held.status, EXIT.held)
+    assert.is((await first.done).status, 0)
+    const after = await leaselock(['inspect', '--json', '--redis', node.url, '--cluster', k])
+    assert.is(after.status, 0)
+    assert.equal(JSON.parse(after.stdout).held, false)
+    const bad = await leaselock(['run', '--cluster', '--key', k, '--ttl', '1s', '--', 'true'])
+    assert.is(bad.status, EXIT.usage)
+    assert.match(bad.stderr, '--cluster needs --redis')
+  } finally {
+    await node.stop()
+  }
+})
+
 Cli('memcached: a run, a concurrent held run, and inspect telling held and what it cannot', async () => {
   const k = key()
   const started = join(dir, `${k}.started`)
   const server = `${memcached.host}:${memcached.port}`
-  const first = start(['run', '--memcached', server, '--key', k, '--ttl', '3s', '--', 'sh', '-c', `touch '${started}'; sleep 3`])
+  const first = start(['run', '--memcached', server, '--key', k, '--ttl', '3s', '--', 'sh', '-c', `touch '${started}'; sleep 6`])
   await appears(started)
   const second = await leaselock(['run', '--memcached', server, '--key', k, '--ttl', '3s', '--', 'true'])
   assert.is(second.status, EXIT.held)
