@@ -199,7 +199,8 @@ S('connectRedisCluster: nothing listening is CONNECT_FAILED at once, a node that
   assert.ok(E.isLeft(r1) && r1.left._tag === 'ConnectFailed' && r1.left.target === `127.0.0.1:${refused}`, 'CONNECT_FAILED naming the root node')
   assert.match(E.isLeft(r1) ? message(r1.left) : '', 'ECONNREFUSED')
   assert.ok(ms1 < 1_000, `refused at once: ${ms1.toFixed(0)} ms`)
-  const silent = createServer(() => undefined)
+  // Reads (so it sees the client close its end) but never answers.
+  const silent = createServer((socket) => socket.resume())
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
   try {
     const port = (silent.address() as { port: number }).port
