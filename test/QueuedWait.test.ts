@@ -8,7 +8,6 @@ import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import { ManualClock } from '../src/Clock.js'
-import type { Environment } from '../src/Environment.js'
 import { keepAlive, LeaseLostError } from '../src/KeepAlive.js'
 import { Lease, driftMs } from '../src/Lease.js'
 import { makeLock } from '../src/Lock.js'
@@ -16,36 +15,12 @@ import type { LockError } from '../src/LockError.js'
 import { constantDelay } from '../src/RetryPolicy.js'
 import type { Store } from '../src/Store.js'
 import { MemoryStore, memoryStore } from '../adapters/memory.js'
+import { advance, backedBy, envOf, leaseOf, ticks } from './support/manualSteps.js'
 
-const ticks = async (n = 10): Promise<void> => {
-  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve))
-}
-/** Advances in steps of 1 ms so every timer fires at its own time. */
-const advance = async (clock: ManualClock, ms: number): Promise<void> => {
-  for (let i = 0; i < ms; i++) {
-    await ticks(2)
-    clock.advance(1)
-  }
-  await ticks(2)
-}
-const leaseOf = (r: E.Either<LockError, Lease>): Lease => {
-  if (E.isLeft(r)) throw new Error(`expected a lease, got ${r.left._tag}`)
-  return r.right
-}
-const envOf = (clock: ManualClock, name: string): Environment => {
-  let n = 0
-  return { clock, random: () => 0.5, token: () => `${name}-${n++}` }
-}
 /** Notifications held back until released by hand. */
 const heldBack = () => {
   const pending: Array<() => void> = []
   return { deliver: (notify: () => void) => void pending.push(notify), flush: () => pending.splice(0).forEach((f) => f()), count: () => pending.length }
-}
-/** Every lease believed valid is the one the store holds. */
-const backedBy = (server: MemoryStore, lease: Lease, now: number): boolean => {
-  if (lease.validUntil <= now) return true
-  const h = server.holder(lease.key)
-  return O.isSome(h) && h.value.token === lease.token && h.value.fence === lease.fence
 }
 
 test('hole 1: a handover notified after its claim lapsed, and after a poll found a newer holder, is not answered as a lease', async () => {
