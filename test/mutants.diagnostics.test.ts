@@ -193,4 +193,50 @@ test('memory inspect: who holds a key, for how long, its fence, and how many sti
   assert.equal(r.right.waiters, E.right(1), 'a waiter whose wait ended is not counted')
 })
 
+test('diagnostics: a failed tryAcquire reports its error; a queued wait reports a spent grant it gives back', async () => {
+  const clock = new ManualClock()
+  const failure = driverFailure('k', 'down', false)
+  const failing: Store = { name: 'failing', checkKey: E.right, checkTtl: E.right, acquire: () => TE.left(failure), release: () => TE.right(true), extend: () => TE.right(O.none) }
+  const base = memoryStore({ clock })
+  const spent: Store = {
+    ...base,
+    queue: { ...base.queue!, acquireOrEnqueue: () => TE.right({ _tag: 'Granted', grant: { fence: 1n, validityMs: 5, revision: '' } }) }
+  }
+  const { traced, published, pick } = await recording(async () => {
+    await makeLock(failing, { env: envOn(clock) }).tryAcquire('k', 1_000)()
+    const wait = makeLock(spent, { env: envOn(clock), retry: constantDelay(100) }).acquire('k', 1_000, 50)()
+    await drive(clock, wait)
+  })
+  assert.equal(pick(traced[0]!, 'operation', 'outcome', 'error'), { operation: 'tryAcquire', outcome: code(failure), error: failure })
+  assert.equal(published[0], ['leaselock:giveback', { key: 'k', backend: 'memory', reason: 'spent' }])
+})
+
+test('acquire on a store whose inspection fails still times out, with no holder named', async () => {
+  const clock = new ManualClock()
+  const base = memoryStore({ clock, handoff: false })
+  await base.acquire('k', 'holder', 10_000)()
+  const store: Store = { ...base, inspect: () => TE.left(driverFailure('k', 'down', false)) }
+  const r = await makeLock(store, { env: envOn(clock) }).acquire('k', 1_000, 0)()
+  assert.ok(E.isLeft(r) && r.left._tag === 'Timeout')
+  assert.not.ok('holder' in r.left)
+})
+
+test('a keeper follows the extends of its own lease only', async () => {
+  const clock = new ManualClock()
+  const lock = makeLock(memoryStore({ clock, handoff: false }), { env: envOn(clock) })
+  const a = lease(await lock.acquire('a', 1_000, 0)())
+  const b = lease(await lock.acquire('b', 1_000, 0)())
+  const keeper = keepAlive(lock, a)
+  await ticks()
+  clock.advance(10)
+  const extendedB = lease(await lock.extend(b, 5_000)())
+  await ticks()
+  assert.is(keeper.current().key, 'a')
+  const extendedA = lease(await lock.extend(a, 5_000)())
+  await ticks()
+  assert.is(keeper.current(), extendedA)
+  await keeper.stop()
+  assert.is(extendedB.key, 'b')
+})
+
 test.run()
