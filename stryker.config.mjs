@@ -19,6 +19,7 @@ const tests = [
   'Handovers.*',
   'Tries.*',
   'safety.*',
+  'attack\\.memory',
   'mutants\\..*'
 ]
 

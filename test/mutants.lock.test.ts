@@ -387,4 +387,30 @@ test('queued waiting: each request asks the queue to keep us until the deadline 
   )
 })
 
+
+test('waiters of one lock for one key take one place in the store queue; one whose turn never comes times out having sent nothing, or answers its abort', async () => {
+  const clock = new ManualClock(1_000)
+  const { base, store, events } = queued(clock)
+  await base.acquire('k', 'holder', 10_000)()
+  const lock = makeLock(store, { env: envOn(clock), retry: constantDelay(1_000) })
+  const first = lock.acquire('k', 1_000, 5_000)()
+  await ticks()
+  const controller = new AbortController()
+  const second = lock.acquire('k', 1_000, 200)()
+  const third = lock.acquire('k', 1_000, 5_000, { signal: controller.signal })()
+  await ticks()
+  assert.equal(base.queued('k'), ['token-0'], 'one place in the store queue')
+  clock.advance(150)
+  controller.abort('stop')
+  const aborted = await third
+  assert.is(E.isLeft(aborted) && aborted.left._tag, 'Aborted')
+  clock.advance(50)
+  const timedOut = await second
+  assert.ok(E.isLeft(timedOut) && timedOut.left._tag === 'Timeout')
+  assert.is(timedOut.left.attempts, 0)
+  assert.is(timedOut.left.waitedMs, 200)
+  assert.equal(events, ['enqueue'], 'only the first waiter sent anything')
+  await base.release({ key: 'k', token: 'holder', revision: '' })()
+  assert.ok(E.isRight(await drive(clock, first)))
+})
 test.run()
