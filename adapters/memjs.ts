@@ -336,9 +336,8 @@ const headerFault = (header: Buffer): string | undefined => {
   return undefined
 }
 
-/** Hands one whole response to memjs as its own reader would: a SASL step, a failed authentication, or the request's callbacks. */
-const deliver = (server: Server, frame: Buffer): void => {
-  const response = Utils.parseMessage(frame)
+/** Hands one response to memjs as its own reader would: a SASL step, a failed authentication, or the request's callbacks. */
+const deliver = (server: Server, response: Response): void => {
   const { opcode, status } = response.header
   if (opcode === SASL_LIST_MECHANISMS) server.saslAuth()
   else if (status === Status.AuthError) server.error(new Error(AUTH_FAILED))
@@ -368,9 +367,9 @@ const responseReader = (server: Server, socket: Socket, unread: Buffer) => {
       }
       const end = HEADER_BYTES + buffered.readUInt32BE(8)
       if (buffered.length < end) return
-      const frame = buffered.subarray(0, end)
-      buffered = buffered.subarray(end)
-      deliver(server, frame)
+      const response = Utils.parseMessage(buffered)
+      buffered = end === buffered.length ? NOTHING : buffered.subarray(end)
+      deliver(server, response)
       if (currentSocket(server) !== socket) return
     }
   }
