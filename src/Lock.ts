@@ -91,7 +91,13 @@ export interface Lock {
   ) => TE.TaskEither<LockError, Lease>
   /** Releases our lease; `NotHeld` if it expired or another holder owns the key (which is left alone). */
   readonly release: (lease: Lease) => TE.TaskEither<LockError, void>
-  /** Resets our lease's TTL to `ttlMs`; `NotHeld` if it is no longer ours. */
+  /**
+   * Resets our lease's TTL to `ttlMs`; `NotHeld` if it is no longer ours. The
+   * lease answered carries the fence the store answered for the key as it
+   * stands: the same fence, unless the key lapsed and a late or repeated
+   * acquire of this token took it again (then a larger one; on Memcached each
+   * extend's new CAS, see `memcachedStore`).
+   */
   readonly extend: (lease: Lease, ttlMs: number) => TE.TaskEither<LockError, Lease>
   /**
    * A lease answered at once from a handover is provable only for the claim
@@ -415,7 +421,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
           const r = await store.extend(held, ttl)()
           if (E.isLeft(r)) return r
           if (O.isNone(r.right)) return E.left(notHeld(held.key))
-          const extended = fromGrant(held.key, held.token, ttl, sentAt, { ...r.right.value, fence: held.fence })
+          const extended = fromGrant(held.key, held.token, ttl, sentAt, r.right.value)
           watchers.get(watchId(extended))?.forEach((f) => f(extended))
           return E.right(extended)
         }),

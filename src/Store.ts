@@ -129,7 +129,12 @@ export interface Store {
   readonly acquire: (key: string, token: string, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
   /** Deletes the key only if it still holds this grant: `true` if deleted, `false` if not ours (expired or taken). */
   readonly release: (held: Held) => TE.TaskEither<LockError, boolean>
-  /** Resets the TTL only if the key still holds this grant: `some(grant)` with the new revision, or `none`. */
+  /**
+   * Resets the TTL only if the key still holds this grant's token: `some(grant)`
+   * with the new revision and the fence of the key as it stands (the holder
+   * carries it on: a late or repeated acquire of the same token may have taken
+   * the key again under a larger fence after it lapsed), or `none`.
+   */
   readonly extend: (held: Held, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
   /** Present when waiters can queue for a key and be handed it on release (see {@link WaitQueue}). */
   readonly queue?: WaitQueue

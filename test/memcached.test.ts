@@ -148,7 +148,7 @@ S('acquire answers the item CAS as fence and <cas>@<connection> as revision; ext
   assert.is((await peek(a.driver, key)).status, Status.KeyNotFound)
 })
 
-S('through the lock core, extend keeps the acquisition’s fence (the ADD’s CAS) while the item gets a new CAS with each extend', async () => {
+S('through the lock core, the fence is the item’s CAS: the ADD’s, then each extend’s (larger), and the next acquisition’s is larger still', async () => {
   const lock = makeLock(storeA)
   const casOnServer = async (key: string): Promise<bigint> => {
     const got = await a.driver.send(getRequest(key))()
@@ -162,11 +162,11 @@ S('through the lock core, extend keeps the acquisition’s fence (the ADD’s CA
   const casAfterOnce = await casOnServer(key)
   assert.ok(casAfterOnce > lease.fence, 'the extend gave the item a new CAS')
   assert.is(revisionOf(once.revision).cas, casAfterOnce, 'the revision follows the item’s CAS')
-  assert.is(once.fence, lease.fence, 'the fence stays the acquisition’s')
+  assert.is(once.fence, casAfterOnce, 'the fence is the item’s new CAS')
   const twice = right(await lock.extend(once, 10_000)(), 'extend again')
   const casAfterTwice = await casOnServer(key)
   assert.ok(casAfterTwice > casAfterOnce)
-  assert.is(twice.fence, lease.fence, 'still the acquisition’s fence after a second extend')
+  assert.is(twice.fence, casAfterTwice, 'and again after a second extend')
   right(await lock.release(twice)(), 'release')
   const next = right(await lock.acquire(key, 10_000, 0)(), 'the next acquisition')
   assert.is(next.fence, await casOnServer(key))

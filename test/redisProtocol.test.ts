@@ -145,7 +145,7 @@ Store('a NOSCRIPT reply is retried once with EVAL', async () => {
 })
 
 Store('a NOSCRIPT failure from a driver that rejects on error replies is retried too', async () => {
-  const { driver, sent } = scripted([E.left(driverError(new Error('NOSCRIPT No matching script'), true)), E.right(0)])
+  const { driver, sent } = scripted([E.left(driverError(new Error('NOSCRIPT No matching script'), true)), E.right(null)])
   const r = await redisStore(driver).extend({ key: 'k', token: 'tok', revision: '3' }, 500)()
   assert.equal(r, E.right(O.none))
   assert.is(sent[1]?.[0], 'EVAL')
@@ -159,14 +159,16 @@ Store('NOSCRIPT after EVAL is not retried again', async () => {
   assert.ok(e._tag === 'DriverFailure' && e.cause === noscript)
 })
 
-Store('extend keeps the grant fence from the revision', async () => {
-  const { driver } = scripted([E.right(1), E.right(1)])
+Store('extend answers the fence the script read from the counter (not the revision it was given); nil is not ours', async () => {
+  const { driver, sent } = scripted([E.right('12'), E.right('13'), E.right(null)])
   const store = redisStore(driver)
   assert.equal(await store.extend({ key: 'k', token: 't', revision: '12' }, 900)(), E.right(O.some({ fence: 12n, validityMs: 900, revision: '12' })))
-  assert.equal(await store.extend({ key: 'k', token: 't', revision: 'x' }, 900)(), E.right(O.some({ fence: 0n, validityMs: 900, revision: 'x' })))
+  assert.equal(await store.extend({ key: 'k', token: 't', revision: '12' }, 900)(), E.right(O.some({ fence: 13n, validityMs: 900, revision: '13' })))
+  assert.equal(await store.extend({ key: 'k', token: 't', revision: '13' }, 900)(), E.right(O.none))
+  assert.equal(sent[0]?.slice(2, 5), ['3', 'k', '{k}:fence'], 'the counter travels with the key')
 })
 
-Store('transport failures keep their indeterminate flag; error replies: acquire and release indeterminate (their scripts write more than once), extend not', async () => {
+Store('transport failures keep their indeterminate flag; error replies: acquire, release and extend indeterminate (each may have written before its failing command)', async () => {
   const cause = new Error('socket closed')
   const a = left(await redisStore(scripted([E.left(driverError(cause, true))]).driver).acquire('k', 't', 100)())
   assert.equal(a, { _tag: 'DriverFailure', key: 'k', cause, indeterminate: true })
@@ -179,7 +181,7 @@ Store('transport failures keep their indeterminate flag; error replies: acquire 
   const d = left(await redisStore(scripted([E.right(wrongType)]).driver).release({ key: 'k', token: 't', revision: '1' })())
   assert.ok(d._tag === 'DriverFailure' && d.indeterminate)
   const f = left(await redisStore(scripted([E.right(wrongType)]).driver).extend({ key: 'k', token: 't', revision: '1' }, 10)())
-  assert.ok(f._tag === 'DriverFailure' && !f.indeterminate)
+  assert.ok(f._tag === 'DriverFailure' && f.indeterminate)
 })
 
 Store('an unexpected reply is an indeterminate failure that says what came back', async () => {

@@ -3,9 +3,11 @@ import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
 import { connectRedis } from '../adapters/node-redis.js'
 import { randomToken } from '../src/Environment.js'
+import { makeLock } from '../src/Lock.js'
 import { message } from '../src/LockError.js'
 import type { RedisConnection } from '../src/redis/RedisConnection.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
+import { redisStore } from '../src/redis/redisStore.js'
 import { acquireOrEnqueueScript, acquireScript, evalCommand, extendScript, pollScript, releaseScript } from '../src/redis/scripts.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
 
@@ -30,7 +32,7 @@ const acquire = (k: string, token: string): ReadonlyArray<string> => evalCommand
 const enqueue = (k: string, token: string): ReadonlyArray<string> =>
   evalCommand(acquireOrEnqueueScript, companions(k), [token, '10000', '10000', 'leaselock:wake:test', '1000'])
 const release = (k: string, token: string): ReadonlyArray<string> => evalCommand(releaseScript, companions(k), [token])
-const extend = (k: string, token: string, ttl = '10000'): ReadonlyArray<string> => evalCommand(extendScript, [k], [token, ttl])
+const extend = (k: string, token: string, ttl = '10000'): ReadonlyArray<string> => evalCommand(extendScript, [k, `{${k}}:fence`], [token, ttl])
 
 S.before(async () => {
   server = await startRedis()
@@ -91,14 +93,30 @@ S('release re-sent after the key went to a later holder (directly or by handover
 S('extend re-sent after the key went to a later holder never touches it; re-sent while ours, it extends again', async () => {
   const k = key()
   await run(acquire(k, 'a'))
-  assert.is(await run(extend(k, 'a')), 1)
-  assert.is(await run(extend(k, 'a')), 1, 'harmless while ours')
+  assert.is(await run(extend(k, 'a')), '1')
+  assert.is(await run(extend(k, 'a')), '1', 'harmless while ours: the same fence')
   await run(release(k, 'a'))
   await run(acquire(k, 'c'))
   await run(['PEXPIRE', k, '5000'])
-  assert.is(await run(extend(k, 'a', '60000')), 0)
+  assert.is(await run(extend(k, 'a', '60000')), null)
   const pttl = Number(await run(['PTTL', k]))
   assert.ok(pttl <= 5000, `the later holder's TTL is untouched: ${pttl}`)
+})
+
+S('a late acquire that takes the lapsed key again for the same token: the holder\'s extend answers the new fence, the one the server holds', async () => {
+  const lock = makeLock(redisStore(connection.driver))
+  const k = key()
+  const lease = await lock.tryAcquire(k, 40)()
+  assert.ok(E.isRight(lease) && lease.right._tag === 'Some')
+  const held = lease.right.value
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  assert.is(await run(['EXISTS', k]), 0, 'the lease lapsed')
+  assert.is(await run(acquire(k, held.token)), String(held.fence + 1n), 'the same acquire, late: a new grant for the same token')
+  const extended = await lock.extend(held, 10_000)()
+  assert.ok(E.isRight(extended), 'the token is still ours')
+  assert.is(extended.right.fence, held.fence + 1n, 'the extended lease carries the fence the key is under now')
+  assert.is(await run(['GET', `{${k}}:fence`]), String(extended.right.fence))
+  assert.ok(E.isRight(await lock.release(extended.right)()))
 })
 
 S.run()

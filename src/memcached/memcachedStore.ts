@@ -123,12 +123,16 @@ export interface MemcachedStoreOptions {
  * reset the counter. Not guaranteed: after a server restart the counter starts
  * again from 1 (a holder from before the restart may carry a larger fence than
  * the new holder); keys on different servers number independently, and a
- * change of the server list can move a key to another counter. (An extend's
- * grant carries its new CAS as `fence`; the lock core keeps the acquisition's.)
+ * change of the server list can move a key to another counter. An extend's
+ * grant carries the item's new CAS as `fence`, and the holder carries it on:
+ * it is above every earlier holder's fence and below every later one's, like
+ * the ADD's, and it is the fence of the item as it stands (a late or repeated
+ * ADD of the same token after the item lapsed made a new item).
  *
  * **inspect** is one GET: it tells whether the key is held, and nothing
  * more — memcached's binary protocol cannot read an item's remaining TTL, the
- * item's CAS is the holder's fence only until its first extend, and waiters
+ * item's CAS is the holder's fence only once the reply to its latest write
+ * came back, and waiters
  * poll without the server knowing: those fields are `Unsupported`.
  *
  * **CAS disabled** (`memcached -C`): such a server answers CAS 0 and ignores

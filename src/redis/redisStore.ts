@@ -245,10 +245,8 @@ const TAKES_KEY: ReadonlyMap<Script, (decoded: unknown) => boolean> = new Map([
   [acquireScript, (fence: unknown) => O.isSome(fence as O.Option<bigint>)],
   [acquireOrEnqueueScript, (queued: unknown) => (queued as QueueReply).granted],
   [pollScript, (queued: unknown) => (queued as QueueReply).granted],
-  [extendScript, (extended: unknown) => extended === true]
+  [extendScript, (fence: unknown) => O.isSome(fence as O.Option<bigint>)]
 ])
-
-const fenceOf = (revision: string): bigint => (/^[0-9]{1,19}$/.test(revision) ? BigInt(revision) : 0n)
 
 /** A wake-up on the store's channel: `"<fence> <claim ms> <token>"`. */
 const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
@@ -286,8 +284,8 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * A reply the scripts cannot produce, or an error reply to a script that
  * writes more than one thing (acquire, the queue scripts, release: a script
  * stops at its failing command, after its earlier writes) is a
- * `DriverFailure` with `indeterminate: true`; an error reply to extend (one
- * write, `PEXPIRE`, after a read) changed nothing and is `indeterminate: false`.
+ * `DriverFailure` with `indeterminate: true`, as is an error reply to extend
+ * (its `PEXPIRE` may have run before the counter's read failed).
  *
  * @example
  * import { makeLock } from 'leaselock'
@@ -529,12 +527,8 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     acquire,
     release: (held) => () => releaseHeld(held),
     extend: (held, ttlMs) => async () => {
-      const applied = await call(held.key, decodeFlag, false, extendScript, [held.key], [held.token, String(ttlMs)])
-      return E.isLeft(applied)
-        ? applied
-        : applied.right
-          ? E.right(O.some({ fence: fenceOf(held.revision), validityMs: ttlMs, revision: held.revision }))
-          : E.right(O.none)
+      const fence = await onKey(decodeFence, true, extendScript, held.key, [held.token, String(ttlMs)])
+      return E.isLeft(fence) ? fence : E.right(O.map((f: bigint) => ({ fence: f, validityMs: ttlMs, revision: String(f) }))(fence.right))
     },
     inspect: (key) => async () => {
       const read = await onKey(decodeInspectReply, false, inspectScript, key, [])

@@ -303,8 +303,14 @@ export const leaveScript: Script = script(leaveSource('PUBLISH'))
 export const shardedLeaveScript: Script = script(leaveSource('SPUBLISH'))
 
 /**
- * `KEYS[1]` lock key; `ARGV[1]` token, `ARGV[2]` TTL in ms. Resets the TTL only
- * if the key holds the token: 1 if applied, else 0.
+ * `KEYS[1]` lock key, `KEYS[2]` its fencing counter; `ARGV[1]` token, `ARGV[2]`
+ * TTL in ms. Resets the TTL only if the key holds the token, and then returns
+ * the counter as a decimal string: the fence of the grant the key is under
+ * now. That is the holder's own fence — unless the key lapsed and a late or
+ * re-sent acquire of the same token took it again under a new fence, which
+ * the holder then carries on (or a larger value when another key shares the
+ * counter, which keeps fences growing all the same). Returns nil when the key
+ * does not hold the token.
  *
  * @example
  * import { extendScript } from 'leaselock/redis'
@@ -314,9 +320,10 @@ export const shardedLeaveScript: Script = script(leaveSource('SPUBLISH'))
  */
 export const extendScript: Script = script(
   `if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return redis.call('GET', KEYS[2]) or redis.call('INCR', KEYS[2])
 end
-return 0`
+return false`
 )
 
 /**
