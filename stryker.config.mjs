@@ -18,6 +18,7 @@ const tests = [
   'QueuedWait.*',
   'Handovers.*',
   'Tries.*',
+  'LocalLine',
   'safety.*',
   'attack\\.memory',
   'mutants\\..*'
@@ -33,6 +34,7 @@ export default {
     'src/Claims.ts',
     'src/Handovers.ts',
     'src/Tries.ts',
+    'src/LocalLine.ts',
     'adapters/memory.ts'
   ],
   testRunner: 'command',

@@ -22,7 +22,8 @@ import type { Held } from './Store.js'
  *   store confirmed, or why it failed (`NotHeld`: the handover lapsed before
  *   the claim landed); `lease` itself when it has no claim in flight.
  *
- * A claim is forgotten once an operation or `settle` has waited for it.
+ * A claim is forgotten once an operation or `settle` has waited for it;
+ * `size` counts the claims kept (in flight, or settled and not yet swept).
  *
  * @example
  * import { makeClaims, fromGrant, VirtualClock } from 'leaselock'
@@ -40,6 +41,7 @@ export interface Claims {
   readonly begin: (lease: Lease, claim: Promise<E.Either<LockError, Lease>>) => void
   readonly after: <A>(held: Held, send: () => Promise<A>) => Promise<A>
   readonly settle: (lease: Lease) => Promise<E.Either<LockError, Lease>>
+  readonly size: () => number
 }
 
 const idOf = (held: Held): string => `${held.token}\u0000${held.key}`
@@ -89,6 +91,7 @@ export const makeClaims = (clock: Clock): Claims => {
       const claim = take(held)
       return claim === undefined ? send() : claim.then(send)
     },
-    settle: (lease) => take(lease) ?? Promise.resolve(E.right(lease))
+    settle: (lease) => take(lease) ?? Promise.resolve(E.right(lease)),
+    size: () => entries.size
   }
 }

@@ -151,4 +151,35 @@ test('leaseOf: a grant is a lease until its validity is spent; a grant with no p
   assert.ok(O.isSome(leaseOf('k', 't', 100, 0, grant(1n, 0), 50)))
 })
 
+
+test('claims: once the set has doubled, settled claims of expired leases and failed claims are swept; claims in flight and live outcomes stay', async () => {
+  const clock = new ManualClock()
+  const claims = makeClaims(clock)
+  const inFlight = leaseFor('in-flight', 1_000)
+  let resolveInFlight: (r: E.Either<LockError, Lease>) => void = () => undefined
+  claims.begin(inFlight, new Promise((resolve) => (resolveInFlight = resolve)))
+  const live = leaseFor('live', 1_000)
+  const liveOutcome = fromGrant('k', 'live', 10_000, 0, grant(3n, 60_000))
+  claims.begin(live, Promise.resolve(E.right(liveOutcome)))
+  for (let i = 0; i < 1_022; i++) {
+    const l = leaseFor(`short-${i}`, 1_000)
+    claims.begin(l, Promise.resolve(i % 2 === 0 ? E.right(l) : E.left<LockError>({ _tag: 'NotHeld', key: 'k' })))
+  }
+  await ticks()
+  assert.is(claims.size(), 1_024, 'nothing swept below the threshold')
+  clock.advance(2_000)
+  claims.begin(leaseFor('trigger', 1_000), new Promise(() => undefined))
+  assert.is(claims.size(), 3, 'the sweep left the claim in flight, the live outcome and the new claim')
+  const events: string[] = []
+  const after = claims.after({ ...inFlight }, async () => {
+    events.push('sent')
+    return 'done'
+  })
+  await ticks()
+  assert.equal(events, [], 'an operation still waits for the claim in flight')
+  resolveInFlight(E.right(inFlight))
+  assert.is(await after, 'done')
+  assert.equal(await claims.settle(live), E.right(liveOutcome), 'a live outcome survives the sweep')
+})
+
 test.run()

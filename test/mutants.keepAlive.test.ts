@@ -199,4 +199,28 @@ test('stop() at the moment a renewal falls due sends no renewal, and fires no si
   }
 })
 
+test('a keeper adopts the watched extend sent last, whatever order the answers come in, and follows nothing once stopped', async () => {
+  const clock = new ManualClock()
+  const base = renewer(clock).renewer
+  const watchers = new Set<(l: Lease) => void>()
+  const watched: Renewer = {
+    ...base,
+    watch: (_lease, onExtended) => {
+      watchers.add(onExtended)
+      return () => watchers.delete(onExtended)
+    }
+  }
+  const keeper = keepAlive(watched, leaseAt(0, 10_000))
+  const answer = (l: Lease): void => watchers.forEach((f) => f(l))
+  const sentLater = leaseAt(20, 10_000)
+  const sentEarlier = leaseAt(10, 60_000)
+  answer(sentLater)
+  answer(sentEarlier)
+  assert.is(keeper.current(), sentLater, 'the answer to the earlier request came last: not adopted')
+  await keeper.stop()
+  assert.is(watchers.size, 0, 'stop() unwatches')
+  answer(leaseAt(30, 10_000))
+  assert.is(keeper.current(), sentLater, 'a stopped keeper follows nothing')
+})
+
 test.run()
