@@ -14,41 +14,7 @@ import { freePort } from './support/freePort.js'
 import { MemcachedServer, startMemcached } from './support/memcachedServer.js'
 import './support/noUnhandled.js'
 import { sleep, thrown } from './support/expect.js'
-
-// Deadlines of these tests; the bounds asserted are deadline + SLACK (correctness, not speed).
-const COMMAND_MS = 500
-const CONNECT_MS = 1000
-const SLACK = 300
-
-
-const timed = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
-  const t0 = performance.now()
-  const a = await f()
-  return [a, performance.now() - t0]
-}
-
-const right = <A>(e: E.Either<LockError, A>, what: string): A => {
-  if (E.isLeft(e)) throw new Error(`${what} failed: ${message(e.left)}`)
-  return e.right
-}
-
-const driverFailed = (r: E.Either<LockError, unknown>, what: string, indeterminate?: boolean): LockError => {
-  assert.ok(E.isLeft(r), `${what}: expected a failure, got ${JSON.stringify(r, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`)
-  const e = r.left
-  assert.is(e._tag, 'DriverFailure', `${what}: ${message(e)}`)
-  if (indeterminate !== undefined) assert.is(e._tag === 'DriverFailure' && e.indeterminate, indeterminate, `${what}: indeterminate`)
-  return e
-}
-
-const until = async <A>(ms: number, f: () => Promise<E.Either<unknown, A>>): Promise<[A, number]> => {
-  const t0 = performance.now()
-  for (;;) {
-    const r = await f()
-    if (E.isRight(r)) return [r.right, performance.now() - t0]
-    if (performance.now() - t0 > ms) throw new Error(`still failing after ${ms} ms: ${JSON.stringify(r.left)}`)
-    await sleep(50)
-  }
-}
+import { COMMAND_MS, CONNECT_MS, SLACK, driverFailed, freeze, right, timed, until } from './support/faults.js'
 
 /** Waits up to `ms` for `key` to be absent from the server, as a raw GET on `via` tells; false if it is still there. */
 const goneWithin = async (via: MemcachedConnection, key: string, ms: number): Promise<boolean> => {
@@ -66,12 +32,6 @@ const classTry = (c: MemcachedLock, key: string): Promise<E.Either<unknown, true
     (ok): E.Either<unknown, true> => (ok ? E.right(true) : E.left('held')),
     (e: unknown) => E.left(e)
   )
-
-/** SIGSTOP, and a moment for the signal to stop every thread of the server before anything is sent. */
-const freeze = async (s: { readonly pause: () => void }): Promise<void> => {
-  s.pause()
-  await sleep(50)
-}
 
 const figures: Array<string> = []
 const note = (line: string): void => {
