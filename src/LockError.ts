@@ -77,7 +77,9 @@ export interface DriverFailure {
 }
 /**
  * A write that took or kept a key was not acknowledged by enough replicas in
- * time (Redis `syncReplicas`): the grant was given back, nothing is held.
+ * time (Redis `syncReplicas`): a grant was given back, nothing is held; an
+ * extend changed nothing the caller may count on (the lease it extends
+ * stands until its own `validUntil`).
  *
  * @example
  * import { NotReplicated } from 'leaselock'
@@ -400,7 +402,7 @@ export const message = (e: LockError): string => {
     case 'DriverFailure':
       return `Lock ${e.key}: ${e.indeterminate ? 'outcome unknown' : 'request failed'}: ${causeMessage(e.cause)}`
     case 'NotReplicated':
-      return `Lock ${e.key}: ${e.acknowledged} of the ${e.required} replica(s) required acknowledged the write in time; the grant was given back`
+      return `Lock ${e.key}: ${e.acknowledged} of the ${e.required} replica(s) required acknowledged the write in time; a grant is given back, an extended lease stands until its own validUntil`
     case 'Aborted':
       return `Acquiring lock ${e.key} was aborted: ${causeMessage(e.reason)}`
     case 'NotOpened':

@@ -145,13 +145,17 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
     return r
   }
 
-  /** Extends a handed-over key to our TTL: the lease with the full validity, or why not. */
+  /**
+   * Extends a handed-over key to our TTL: the lease with the full validity and
+   * the fence the store answers (the key may have lapsed and been taken again
+   * for our token meanwhile, by a late request of ours), or why not.
+   */
   const claim = async (early: Lease): Promise<E.Either<LockError, Lease>> => {
     const sentAt = clock.now()
     try {
       const r = await store.extend(early, ttlMs)()
       if (E.isLeft(r)) return r
-      return O.isSome(r.right) ? E.right(fromGrant(key, token, ttlMs, sentAt, { ...r.right.value, fence: early.fence })) : E.left(notHeld(key))
+      return O.isSome(r.right) ? E.right(fromGrant(key, token, ttlMs, sentAt, r.right.value)) : E.left(notHeld(key))
     } catch (e) {
       return E.left(driverFailure(key, e, true))
     }

@@ -71,6 +71,12 @@ export interface MemcachedStoreOptions {
   readonly verifyOwnership?: boolean
 }
 
+/** The CAS a revision names (`<cas>@<connection>`, or a bare CAS), if it names one. */
+const casOfRevision = (revision: string): bigint | undefined => {
+  const parsed = parseRevision(revision)
+  return parsed !== undefined ? parsed.cas : /^[1-9][0-9]{0,19}$/.test(revision) ? BigInt(revision) : undefined
+}
+
 /**
  * A store over a memcached driver.
  *
@@ -190,7 +196,10 @@ export const memcachedStore = (driver: MemcachedDriver, options: MemcachedStoreO
   /**
    * The verified path: GET, and if the item holds our token, the act with the
    * CAS the GET answered on the connection that answered it; from the GET
-   * once more if that connection changed in between.
+   * once more if that connection changed in between. An item whose CAS is
+   * below the one we last wrote is not ours although it holds our token: the
+   * server restarted (its CAS counter started again) and a late ADD of ours
+   * made it; adopting it would lower the holder's fence.
    */
   const verified = async <A>(held: Held, act: Act, outcome: Outcome<A>, notOurs: A): Promise<E.Either<LockError, A>> => {
     for (let attempt = 1; ; attempt++) {
@@ -199,6 +208,8 @@ export const memcachedStore = (driver: MemcachedDriver, options: MemcachedStoreO
       const item = decodeGet(held.key)(got.right)
       if (E.isLeft(item)) return item
       if (O.isNone(item.right) || item.right.value.value !== held.token) return E.right(notOurs)
+      const last = casOfRevision(held.revision)
+      if (last !== undefined && item.right.value.cas < last) return E.right(notOurs)
       const sent = await driver.send(act(item.right.value.cas, got.right.connection))()
       if (E.isRight(sent)) return outcome(sent.right)
       if (!(sent.left.cause instanceof ConnectionChangedError) || attempt === 2) return E.left(failure(held.key, sent.left))
@@ -226,7 +237,7 @@ export const memcachedStore = (driver: MemcachedDriver, options: MemcachedStoreO
 
   const unknowable: Omit<Inspection, 'key' | 'held'> = {
     remainingMs: E.left(unsupported('memcached', 'remainingMs', "memcached's binary protocol cannot read an item's remaining TTL")),
-    fence: E.left(unsupported('memcached', 'fence', "the item's CAS is the holder's fence only until its first extend")),
+    fence: E.left(unsupported('memcached', 'fence', "a GET cannot tell whether the item's CAS is the one its holder's last write was answered with")),
     waiters: E.left(unsupported('memcached', 'waiters', 'memcached keeps no queue: its waiters poll'))
   }
 

@@ -188,9 +188,10 @@ export interface RedisStoreOptions {
    * an acquire, an extend, a handover claim — before it counts (default 0:
    * none, no `WAIT` is sent). After each such script the store sends `WAIT
    * syncReplicas syncTimeoutMs` on the same connection (see
-   * {@link RedisSendAndWait}); a grant or extend that fewer replicas
-   * acknowledge in time is given back (the key is released by its token) and
-   * answered `NotReplicated` (code `NOT_REPLICATED`). A handover is then
+   * {@link RedisSendAndWait}); a grant that fewer replicas acknowledge in
+   * time is given back (the key is released by its token) and answered
+   * `NotReplicated` (code `NOT_REPLICATED`); such an extend is answered
+   * `NotReplicated` and keeps the key (the lease acknowledged before stands). A handover is then
    * always claimed before the lease is answered. What this adds on failover:
    * a lease is answered only once its key and fencing counter are on
    * `syncReplicas` replicas, so promoting one of them keeps the lock and the
@@ -360,7 +361,11 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
   /**
    * With `syncReplicas`, a script that may take the key runs with WAIT behind
    * it; if it took the key (`args[0]` is always the token) and too few
-   * replicas acknowledged, the key is given back before answering `NotReplicated`.
+   * replicas acknowledged, the key is given back before answering
+   * `NotReplicated` — except after an extend: the key was already ours, and
+   * the lease acknowledged before still stands (the replicas hold at least
+   * that), so giving the key back would free it under a holder who still
+   * holds a valid lease.
    */
   const callAndWait = async <A>(
     key: string,
@@ -376,7 +381,7 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     if (E.isLeft(decoded) || !took(decoded.right)) return decoded
     const acknowledged = acknowledgements(replies.right[1])
     if (acknowledged >= syncReplicas) return decoded
-    await releaseHeld({ key, token: args[0]! })
+    if (s !== extendScript) await releaseHeld({ key, token: args[0]! })
     return E.left(notReplicated(key, syncReplicas, acknowledged))
   }
 
