@@ -35,8 +35,12 @@ export * from '../src/redis/redisStore.js'
 export * from '../src/redis/scripts.js'
 export * from '../src/redis/slots.js'
 export * from './node-redis.js'
-export type { SendCommand, OptionRule } from './node-redis-common.js'
+export type { SendCommand, OptionRule, Outage } from './node-redis-common.js'
 export {
+  RECONNECT_MAX_MS,
+  RedisServerDownError,
+  reconnectDelay,
+  outageOf,
   isNotSent,
   sendWithin,
   replyOf,
