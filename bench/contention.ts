@@ -24,6 +24,9 @@ export interface WorkerSetup {
   readonly timeoutMs: number
   readonly holdMs: number
   readonly pauseMs: number
+  /** This worker's index among `workers` (the ring floor's seat). */
+  readonly index: number
+  readonly workers: number
 }
 
 /**
@@ -149,21 +152,23 @@ export const contention = async (
   options: ContentionOptions,
   progress: Progress
 ): Promise<Outcome<ContentionResult>> => {
-  const setup: WorkerSetup = {
+  const setup = (index: number): WorkerSetup => ({
     contestant,
     endpoints,
-    key: `${options.prefix}:contention:${contestant}`,
+    key: `${options.prefix}:contention:${contestant}:${options.workers}`,
     ttlMs: options.ttlMs,
     timeoutMs: options.timeoutMs,
     holdMs: options.holdMs,
-    pauseMs: options.pauseMs
-  }
+    pauseMs: options.pauseMs,
+    index,
+    workers: options.workers
+  })
   const children = Array.from({ length: options.workers }, () =>
     fork(workerScript(), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   )
   try {
     const ready = children.map((child) => expect(child, 'ready', 20_000))
-    for (const child of children) child.send({ type: 'setup', setup } satisfies ToWorker)
+    children.forEach((child, index) => child.send({ type: 'setup', setup: setup(index) } satisfies ToWorker))
     await Promise.all(ready)
     const startAt = sharedNow() + 100
     const endAt = startAt + options.durationMs
@@ -172,7 +177,7 @@ export const contention = async (
     const records = (await Promise.all(done)).map((m) => m.record)
     const figures = contentionFigures(records, [startAt, endAt])
     progress(
-      `  contention ${contestant}: busy ${(figures.busy * 100).toFixed(1)}%, wait p99 ${figures.waitMs.p99.toFixed(1)} ms, ` +
+      `  contention ${contestant} x${options.workers}: busy ${(figures.busy * 100).toFixed(1)}%, wait p99 ${figures.waitMs.p99.toFixed(1)} ms, ` +
         `${figures.acquisitions} acquisitions, ${figures.overlaps.count} overlaps`
     )
     return {

@@ -6,6 +6,7 @@
  */
 import type { Settings } from './args.js'
 import type { ContentionResult } from './contention.js'
+import type { HandoffRun } from './handoff.js'
 import type { Backend, Kind } from './locker.js'
 import { quorumTable } from './quorumReport.js'
 import type { LatencyFigures, Outcome, ThroughputFigures } from './scenarios.js'
@@ -53,6 +54,8 @@ export interface Results {
   readonly latency: Readonly<Record<string, Outcome<LatencyFigures>>>
   readonly throughput: Readonly<Record<string, Outcome<ThroughputFigures>>>
   readonly contention: Readonly<Record<string, Outcome<ContentionResult>>>
+  /** Ours against the raw handoff ring, per process count (absent in runs before it existed). */
+  readonly handoff?: ReadonlyArray<HandoffRun>
   readonly definitions: Readonly<Record<string, string>>
 }
 

@@ -15,6 +15,7 @@ import { randomToken } from '../src/Environment.js'
 import { Settings, parseSettings, usage } from './args.js'
 import { resultsChart } from './chart.js'
 import { ContentionResult, contention } from './contention.js'
+import { HANDOFF_WORKERS, handoff } from './handoff.js'
 import { Contestant, available } from './contestants.js'
 import { quorumSummary } from './quorumReport.js'
 import { Results, definitions, ratios, render, targets } from './report.js'
@@ -82,7 +83,7 @@ const bench = async (settings: Settings): Promise<Results> => {
   if (alone) progress('  no Redis and no Memcached in this run: measuring the memory store alone')
   const prefix = `leaselock-bench:${randomToken()}`
   const candidates = available(settings.backends, servers)
-  const entrants = await open(candidates, servers)
+  const entrants = await open(candidates.filter((c) => c.handoffOnly !== true), servers)
   try {
     progress(`[${elapsed()}] latency: ${settings.iterations} sequential pairs per library, ${entrants.length} libraries`)
     const lat = await latency(
@@ -116,6 +117,16 @@ const bench = async (settings: Settings): Promise<Results> => {
         progress
       )
     }
+    const ring = candidates.some((c) => c.id === 'raw-ring')
+    if (ring) progress(`[${elapsed()}] handoff: ours and the raw ring, ${HANDOFF_WORKERS.join(' and ')} processes × ${settings.durationMs} ms`)
+    const handoffRuns = ring
+      ? await handoff(
+          servers,
+          { holdMs: settings.holdMs, pauseMs: settings.pauseMs, durationMs: settings.durationMs, ttlMs: 5_000, timeoutMs: 10_000, prefix },
+          HANDOFF_WORKERS,
+          progress
+        )
+      : []
     progress(`[${elapsed()}] done`)
     return {
       generatedAt: new Date().toISOString(),
@@ -131,6 +142,7 @@ const bench = async (settings: Settings): Promise<Results> => {
       latency: lat,
       throughput: tp,
       contention: cont,
+      handoff: handoffRuns,
       definitions
     }
   } finally {

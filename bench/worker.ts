@@ -34,7 +34,7 @@ const fail = async (e: unknown): Promise<void> => {
 
 const prepare = async (s: WorkerSetup): Promise<void> => {
   setup = s
-  locker = await contestant(s.contestant).open(s.endpoints)
+  locker = await contestant(s.contestant).open(s.endpoints, { index: s.index, of: s.workers, key: s.key })
   const warmKey = `${s.key}:warm:${process.pid}`
   for (let i = 0; i < 20; i++) {
     const release = await locker.acquire(warmKey, s.ttlMs, s.timeoutMs)
@@ -62,6 +62,7 @@ const run = async (s: WorkerSetup, l: Locker, startAt: number, endAt: number): P
     acquisitions.push([attemptAt, acquiredAt, releasedAt])
     if (s.pauseMs > 0) await sleep(s.pauseMs)
   }
+  await l.leave?.()
   await send({ type: 'done', record: { acquisitions, failures } })
   await finish(0)
 }
