@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { handoffRatios } from './handoff.js'
 import type { Results } from './report.js'
 
 /**
@@ -174,7 +175,7 @@ export const svg = (title: string, panels: ReadonlyArray<Panel>): string => {
 const usFormat = (x: number): string => (x >= 100 ? `${Math.round(x)} µs` : `${x.toFixed(1)} µs`)
 
 /**
- * The chart of a run: latency p50/p99, throughput, and contention busy % with the 80% target.
+ * The chart of a run: latency p50/p99, throughput, contention busy % with the 80% target, and the handoff against the ring floor.
  *
  * @example
  * import { resultsChart } from './chart.js'
@@ -231,6 +232,26 @@ export const resultsChart = (r: Results): string => {
       }),
       max: 100,
       marker: { value: 80, label: 'target 80%' },
+      format: (x) => `${x.toFixed(1)}%`
+    })
+  const handoff = r.handoff ?? []
+  if (handoff.length > 0)
+    panels.push({
+      title: `Handoff against its floor, the raw ring: hold ${r.settings.holdMs} ms, pause ${r.settings.pauseMs} ms (higher is better)`,
+      axis: 'busy %: share of the time someone waited during which the lock was held',
+      series: [
+        { name: 'leaselock redis', color: '#d9822b' },
+        { name: 'raw ring (floor)', color: '#999999' }
+      ],
+      rows: handoff.map((run) => {
+        const x = handoffRatios(run)
+        return {
+          label: `${run.workers} processes`,
+          values: [run.ours.ok ? run.ours.figures.busy * 100 : Number.NaN, run.floor.ok ? run.floor.figures.busy * 100 : Number.NaN],
+          note: `${Number.isFinite(x.busyXFloor) ? x.busyXFloor.toFixed(2) : '-'}x busy, ${Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor.toFixed(2) : '-'}x p99`
+        }
+      }),
+      max: 100,
       format: (x) => `${x.toFixed(1)}%`
     })
   return svg(`leaselock benchmark — ${r.generatedAt.slice(0, 10)}${r.settings.quick ? ' (quick run)' : ''}`, panels)

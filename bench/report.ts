@@ -6,7 +6,7 @@
  */
 import type { Settings } from './args.js'
 import type { ContentionResult } from './contention.js'
-import type { HandoffRun } from './handoff.js'
+import { HANDOFF_TARGETS, HandoffRun, handoffMet, handoffRatios } from './handoff.js'
 import type { Backend, Kind } from './locker.js'
 import { quorumTable } from './quorumReport.js'
 import type { LatencyFigures, Outcome, ThroughputFigures } from './scenarios.js'
@@ -87,7 +87,12 @@ export const definitions = {
   overlaps: 'Overlaps: critical sections of different workers that intersect on the machine\'s shared monotonic clock (process.hrtime); must be 0.',
   quorum:
     'Quorum: three more redis-server processes, used by leaselock\'s quorumStore (node-redis, redisNode) and node-redlock 5 (ioredis) alike; ' +
-    'x 1 server = mean latency over leaselock on the single Redis; fencing off skips the two counter round trips.'
+    'x 1 server = mean latency over leaselock on the single Redis; fencing off skips the two counter round trips.',
+  handoff:
+    'Handoff floor: the raw handoff ring (node-redis, no leaselock code): the key names the process whose turn it is, and the ' +
+    "holder's one script checks it, sets it to the next process and PUBLISHes to that process's channel. It runs as the contention " +
+    'scenario does (same processes, hold and pause), back to back with leaselock on Redis, with 4 and 8 processes; x floor = our busy % ' +
+    'or wait p99 divided by the ring\'s.'
 } as const
 
 const ok = <A>(o: Outcome<A> | undefined): A | undefined => (o !== undefined && o.ok ? o.figures : undefined)
@@ -157,7 +162,7 @@ const OURS_IOREDIS = 'leaselock-ioredis'
 const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : '-')
 
 /**
- * The targets of issues 5, 7 and 15, checked against a run.
+ * The targets of issues 5, 7, 13 and 15, checked against a run.
  *
  * @example
  * import { targets } from './report.js'
@@ -166,7 +171,7 @@ const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(di
  *
  * @since 0.1.0
  */
-export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention'>): ReadonlyArray<Target> => {
+export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention' | 'handoff'>): ReadonlyArray<Target> => {
   const floorTarget = (id: string, floor: string, name: string): Target => {
     const p50 = latencyRatio(r.latency, id, floor, 'p50')
     const mean = latencyRatio(r.latency, id, floor, 'mean')
@@ -201,6 +206,23 @@ export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention'
       measured: c === undefined ? '-' : `${c.shares.counts.join('/')} (max dev ${fx(c.shares.maxDeviation * 100, 1)}%)`,
       met: c === undefined ? null : c.shares.maxDeviation <= 0.1
     },
+    ...(r.handoff ?? []).flatMap((run): ReadonlyArray<Target> => {
+      const x = handoffRatios(run)
+      return [
+        {
+          name: `Handoff, ${run.workers} processes: busy vs the ring floor`,
+          goal: `>= ${fx(HANDOFF_TARGETS.busyXFloor)}x floor`,
+          measured: `${fx(x.busyXFloor)}x`,
+          met: Number.isFinite(x.busyXFloor) ? x.busyXFloor >= HANDOFF_TARGETS.busyXFloor : null
+        },
+        {
+          name: `Handoff, ${run.workers} processes: wait p99 vs the ring floor`,
+          goal: `<= ${fx(HANDOFF_TARGETS.waitP99XFloor)}x floor`,
+          measured: `${fx(x.waitP99XFloor)}x`,
+          met: Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor <= HANDOFF_TARGETS.waitP99XFloor : null
+        }
+      ]
+    }),
     {
       name: 'Overlaps, every contestant',
       goal: '0',
@@ -234,13 +256,46 @@ const us = (ms: number | undefined): string =>
 const int = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : String(Math.round(x)))
 const xr = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '')
 
+/**
+ * The handoff table: per process count, the ring's and our busy % and wait
+ * p99, our ratios to the ring's and whether both goals are met.
+ *
+ * @example
+ * import { handoffTable } from './report.js'
+ * assert.strictEqual(handoffTable([]), undefined)
+ *
+ * @since 0.3.0
+ */
+export const handoffTable = (runs: ReadonlyArray<HandoffRun>): string | undefined => {
+  if (runs.length === 0) return undefined
+  const pct = (o: HandoffRun['ours']): string => (o.ok ? fx(o.figures.busy * 100, 1) : `failed: ${o.error}`)
+  const p99 = (o: HandoffRun['ours']): string => (o.ok ? fx(o.figures.waitMs.p99, 1) : '-')
+  return table(
+    ['processes', 'ring busy %', 'ours busy %', 'busy x floor', 'ring wait p99 ms', 'ours p99 ms', 'p99 x floor', 'goals'],
+    runs.map((run) => {
+      const x = handoffRatios(run)
+      const met = handoffMet(x)
+      return [String(run.workers), pct(run.floor), pct(run.ours), xr(x.busyXFloor), p99(run.floor), p99(run.ours), xr(x.waitP99XFloor), met === null ? 'not measured' : met ? 'met' : 'MISSED']
+    }),
+    1
+  )
+}
+
+const handoffSection = (r: Results): ReadonlyArray<string> => {
+  const handoff = handoffTable(r.handoff ?? [])
+  const s = r.settings
+  return handoff === undefined
+    ? []
+    : [`7. Handoff against its floor, the raw ring (one key, hold ${s.holdMs} ms, pause ${s.pauseMs} ms, ${s.durationMs} ms each; goals busy >= 0.95x, wait p99 <= 1.5x)`, handoff, '']
+}
+
 const quorumSection = (r: Results): ReadonlyArray<string> => {
   const quorum = quorumTable(r)
   return quorum === undefined ? [] : ['6. Quorum leases over 3 independent Redis servers (same servers for ours and node-redlock; * = leaselock)', quorum, '']
 }
 
 /**
- * The tables printed on stdout: latency, throughput, contention, quorum, targets, then the definitions.
+ * The tables printed on stdout: latency, throughput, contention, quorum, handoff against the ring floor, targets, then the definitions.
  *
  * @example
  * import { render } from './report.js'
@@ -326,6 +381,7 @@ export const render = (r: Results): string => {
     contenders.length === 0 ? '(no backend shared between processes in this run)' : contention,
     '',
     ...quorumSection(r),
+    ...handoffSection(r),
     'Targets',
     checks,
     '',

@@ -1,0 +1,87 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { parseSettings } from '../bench/args.js'
+import { resultsChart } from '../bench/chart.js'
+import type { ContentionResult } from '../bench/contention.js'
+import { HandoffRun, handoffMet, handoffRatios } from '../bench/handoff.js'
+import { Results, definitions, handoffTable, render, targets } from '../bench/report.js'
+import { contentionFigures } from '../bench/stats.js'
+import type { Outcome } from '../bench/scenarios.js'
+
+const S = suite('bench: handoff against the ring floor')
+
+/**
+ * A contention run of `workers` processes taking turns on one key: each holds
+ * 2 ms; the next one starts waiting 1 ms before the release and gets the key
+ * `gapMs` after it (the lock's idle time). So each wait lasts 1 + gap ms, and
+ * the lock is busy 1 / (1 + gap) of the contended time.
+ */
+const turns = (workers: number, gapMs: number): Outcome<ContentionResult> => {
+  const records = Array.from({ length: workers }, () => ({ acquisitions: [] as Array<[number, number, number]>, failures: [] }))
+  let t = 0
+  for (let k = 0; k < 200; k++) {
+    const acquiredAt = t + gapMs
+    records[k % workers]!.acquisitions.push([t - 1, acquiredAt, acquiredAt + 2])
+    t = acquiredAt + 2
+  }
+  return { ok: true, figures: { ...contentionFigures(records, [-1, t]), run: { workers, holdMs: 2, pauseMs: 1, durationMs: t } } }
+}
+
+const run = (workers: number, oursGap: number, floorGap: number): HandoffRun => ({ workers, ours: turns(workers, oursGap), floor: turns(workers, floorGap) })
+
+S('handoffRatios: our busy share and wait p99 over the ring floor\'s, from the same kind of figures', () => {
+  const same = handoffRatios(run(4, 0.5, 0.5))
+  assert.ok(Math.abs(same.busyXFloor - 1) < 1e-9 && Math.abs(same.waitP99XFloor - 1) < 1e-9, JSON.stringify(same))
+  const slower = handoffRatios(run(4, 1, 0.5))
+  // busy 1/2 against 1/1.5; waits of 2 ms against 1.5 ms
+  assert.ok(Math.abs(slower.busyXFloor - 0.75) < 1e-9, String(slower.busyXFloor))
+  assert.ok(Math.abs(slower.waitP99XFloor - 2 / 1.5) < 1e-9, String(slower.waitP99XFloor))
+  const failed = handoffRatios({ workers: 8, ours: { ok: false, error: 'boom' }, floor: turns(8, 0.5) })
+  assert.ok(Number.isNaN(failed.busyXFloor) && Number.isNaN(failed.waitP99XFloor))
+})
+
+S('handoffMet: both goals, at their bounds; null when not measured', () => {
+  assert.is(handoffMet({ busyXFloor: 0.95, waitP99XFloor: 1.5 }), true)
+  assert.is(handoffMet({ busyXFloor: 0.949, waitP99XFloor: 1 }), false)
+  assert.is(handoffMet({ busyXFloor: 1, waitP99XFloor: 1.51 }), false)
+  assert.is(handoffMet({ busyXFloor: 1, waitP99XFloor: Number.NaN }), null)
+})
+
+const results = (handoff: ReadonlyArray<HandoffRun>): Results => ({
+  generatedAt: '2026-01-02T03:04:05.000Z',
+  settings: parseSettings([]) as Exclude<ReturnType<typeof parseSettings>, 'help'>,
+  machine: { cores: 2 },
+  servers: { notes: [], versions: {} },
+  libraries: {},
+  contestants: [],
+  latency: {},
+  throughput: {},
+  contention: {},
+  handoff,
+  definitions
+})
+
+S('targets: one busy and one p99 target per process count, met or missed', () => {
+  const t = targets(results([run(4, 0.5, 0.5), run(8, 2, 0.5)]))
+  const byName = (name: string) => t.find((x) => x.name === name)
+  assert.is(byName('Handoff, 4 processes: busy vs the ring floor')?.met, true)
+  assert.is(byName('Handoff, 4 processes: wait p99 vs the ring floor')?.met, true)
+  assert.is(byName('Handoff, 8 processes: busy vs the ring floor')?.met, false)
+  assert.is(byName('Handoff, 8 processes: wait p99 vs the ring floor')?.measured, '2.00x')
+  assert.is(targets(results([])).filter((x) => x.name.startsWith('Handoff')).length, 0)
+})
+
+S('the handoff table, section and chart panel', () => {
+  assert.is(handoffTable([]), undefined)
+  const text = handoffTable([run(4, 1, 0.5), { workers: 8, ours: { ok: false, error: 'boom' }, floor: turns(8, 0.5) }]) ?? ''
+  const [, , four, eight] = text.split('\n')
+  assert.match(four ?? '', /^4 .* 0\.75x .* 1\.33x +MISSED$/)
+  assert.match(eight ?? '', /failed: boom .* not measured$/)
+  assert.match(render(results([run(4, 0.5, 0.5)])), /7\. Handoff against its floor, the raw ring/)
+  const chart = resultsChart(results([run(4, 1, 0.5)]))
+  assert.match(chart, /Handoff against its floor/)
+  assert.match(chart, /0\.75x busy, 1\.33x p99/)
+  assert.not.match(chart, /NaN/)
+})
+
+S.run()
