@@ -175,7 +175,7 @@ export const svg = (title: string, panels: ReadonlyArray<Panel>): string => {
 const usFormat = (x: number): string => (x >= 100 ? `${Math.round(x)} µs` : `${x.toFixed(1)} µs`)
 
 /**
- * The chart of a run: latency p50/p99, throughput, contention busy % with the 80% target, and the handoff against the ring floor.
+ * The chart of a run: latency p50/p99, throughput, contention busy % with the 80% target, the handoff against the ring floor, and calls to a dead server.
  *
  * @example
  * import { resultsChart } from './chart.js'
@@ -253,6 +253,26 @@ export const resultsChart = (r: Results): string => {
       }),
       max: 100,
       format: (x) => `${x.toFixed(1)}%`
+    })
+  const dead = Object.entries(r.deadServer ?? {})
+  if (dead.length > 0)
+    panels.push({
+      title: 'A dead server: one call while it is up and while it is down (lower is better)',
+      axis: 'microseconds per tryAcquire, p50',
+      series: [
+        { name: 'server up', color: '#2c6fbb' },
+        { name: 'server down', color: '#c0392b' }
+      ],
+      rows: dead.map(([backend, o]) =>
+        o.ok
+          ? {
+              label: `leaselock ${backend}`,
+              values: [o.figures.upCallMs.p50 * 1000, o.figures.downCallMs.p50 * 1000],
+              note: `${o.figures.connectsPerSecond.toFixed(1)} connects/s, back in ${Math.round(o.figures.recoverMs)} ms`
+            }
+          : { label: `leaselock ${backend}`, values: [Number.NaN, Number.NaN] }
+      ),
+      format: usFormat
     })
   return svg(`leaselock benchmark — ${r.generatedAt.slice(0, 10)}${r.settings.quick ? ' (quick run)' : ''}`, panels)
 }

@@ -7,6 +7,7 @@
 import type { Settings } from './args.js'
 import type { ContentionResult } from './contention.js'
 import { HANDOFF_TARGETS, HandoffRun, handoffMet, handoffRatios } from './handoff.js'
+import type { OutageFigures } from './deadServer.js'
 import type { Backend, Kind } from './locker.js'
 import { quorumTable } from './quorumReport.js'
 import type { LatencyFigures, Outcome, ThroughputFigures } from './scenarios.js'
@@ -56,6 +57,8 @@ export interface Results {
   readonly contention: Readonly<Record<string, Outcome<ContentionResult>>>
   /** Ours against the raw handoff ring, per process count (absent in runs before it existed). */
   readonly handoff?: ReadonlyArray<HandoffRun>
+  /** Each backend killed and restarted, by backend (absent in runs before it existed). */
+  readonly deadServer?: Readonly<Record<string, Outcome<OutageFigures>>>
   readonly definitions: Readonly<Record<string, string>>
 }
 
@@ -88,6 +91,11 @@ export const definitions = {
   quorum:
     'Quorum: three more redis-server processes, used by leaselock\'s quorumStore (node-redis, redisNode) and node-redlock 5 (ioredis) alike; ' +
     'x 1 server = mean latency over leaselock on the single Redis; fencing off skips the two counter round trips.',
+  deadServer:
+    'Dead server: leaselock on a Redis node and on a Memcached server of their own, each killed (SIGKILL) and restarted on the same ' +
+    'port. Calls are tryAcquire, one at a time with 1 ms between; while down = during the outage; from backoff = answered with the ' +
+    "driver's server-down cause (no socket); connects/s = TCP connections this process started to that port per second of outage; " +
+    'back after = from the restarted server answering PING until the lock is taken again.',
   handoff:
     'Handoff floor: the raw handoff ring (node-redis, no leaselock code): the key names the process whose turn it is, and the ' +
     "holder's one script checks it, sets it to the next process and PUBLISHes to that process's channel. It runs as the contention " +
@@ -159,6 +167,9 @@ const OURS_REDIS = 'leaselock-redis'
 const OURS_MEMCACHED = 'leaselock-memcached'
 const OURS_IOREDIS = 'leaselock-ioredis'
 
+/** Issue 13's bound on connection attempts to a dead server (memjs made 7,500-10,500 a second before it backed off). */
+const DEAD_CONNECTS_PER_SECOND = 10
+
 const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : '-')
 
 /**
@@ -171,7 +182,7 @@ const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(di
  *
  * @since 0.1.0
  */
-export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention' | 'handoff'>): ReadonlyArray<Target> => {
+export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention' | 'handoff' | 'deadServer'>): ReadonlyArray<Target> => {
   const floorTarget = (id: string, floor: string, name: string): Target => {
     const p50 = latencyRatio(r.latency, id, floor, 'p50')
     const mean = latencyRatio(r.latency, id, floor, 'mean')
@@ -220,6 +231,29 @@ export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention'
           goal: `<= ${fx(HANDOFF_TARGETS.waitP99XFloor)}x floor`,
           measured: `${fx(x.waitP99XFloor)}x`,
           met: Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor <= HANDOFF_TARGETS.waitP99XFloor : null
+        }
+      ]
+    }),
+    ...Object.entries(r.deadServer ?? {}).flatMap(([backend, o]): ReadonlyArray<Target> => {
+      const f = ok(o)
+      return [
+        {
+          name: `Dead ${backend}: connection attempts`,
+          goal: `<= ${DEAD_CONNECTS_PER_SECOND} per second`,
+          measured: f === undefined ? '-' : `${fx(f.connectsPerSecond, 1)}/s`,
+          met: f === undefined ? null : f.connectsPerSecond <= DEAD_CONNECTS_PER_SECOND
+        },
+        {
+          name: `Dead ${backend}: a call while down`,
+          goal: 'p50 no slower than a call while up',
+          measured: f === undefined ? '-' : `${fx(f.downP50XUp)}x`,
+          met: f === undefined ? null : f.downP50XUp <= 1
+        },
+        {
+          name: `Dead ${backend}: recovery`,
+          goal: 'within one backoff step',
+          measured: f === undefined ? '-' : `${int(f.recoverMs)} ms (step ${int(f.backoffCapMs)} ms)`,
+          met: f === undefined ? null : f.recoverMs <= f.backoffCapMs
         }
       ]
     }),
@@ -281,6 +315,42 @@ export const handoffTable = (runs: ReadonlyArray<HandoffRun>): string | undefine
   )
 }
 
+/**
+ * The dead-server table: per backend, calls while up and while down, the
+ * share answered from the backoff, connection attempts per second and the
+ * time to recover.
+ *
+ * @example
+ * import { deadServerTable } from './report.js'
+ * assert.strictEqual(deadServerTable({}), undefined)
+ *
+ * @since 0.3.0
+ */
+export const deadServerTable = (dead: Readonly<Record<string, Outcome<OutageFigures>>>): string | undefined => {
+  const rows = Object.entries(dead)
+  if (rows.length === 0) return undefined
+  return table(
+    ['backend', 'up p50 us', 'down p50 us', 'down p99 us', 'down x up', 'from backoff %', 'connects/s', 'back after ms', 'step ms', ''],
+    rows.map(([backend, o]) => {
+      const f = ok(o)
+      return [
+        backend, us(f?.upCallMs.p50), us(f?.downCallMs.p50), us(f?.downCallMs.p99), f === undefined ? '-' : xr(f.downP50XUp),
+        f === undefined ? '-' : fx(f.answeredDownShare * 100, 1), f === undefined ? '-' : fx(f.connectsPerSecond, 1),
+        int(f?.recoverMs), int(f?.backoffCapMs), o.ok ? '' : `failed: ${o.error}`
+      ]
+    }),
+    1
+  )
+}
+
+const deadServerSection = (r: Results): ReadonlyArray<string> => {
+  const dead = deadServerTable(r.deadServer ?? {})
+  const outage = Object.values(r.deadServer ?? {}).find((o) => o.ok)
+  return dead === undefined
+    ? []
+    : [`8. A dead server (killed${outage?.ok === true ? ` for ${outage.figures.outageMs} ms` : ''}, then restarted on the same port)`, dead, '']
+}
+
 const handoffSection = (r: Results): ReadonlyArray<string> => {
   const handoff = handoffTable(r.handoff ?? [])
   const s = r.settings
@@ -295,7 +365,7 @@ const quorumSection = (r: Results): ReadonlyArray<string> => {
 }
 
 /**
- * The tables printed on stdout: latency, throughput, contention, quorum, handoff against the ring floor, targets, then the definitions.
+ * The tables printed on stdout: latency, throughput, contention, quorum, handoff against the ring floor, dead servers, targets, then the definitions.
  *
  * @example
  * import { render } from './report.js'
@@ -382,6 +452,7 @@ export const render = (r: Results): string => {
     '',
     ...quorumSection(r),
     ...handoffSection(r),
+    ...deadServerSection(r),
     'Targets',
     checks,
     '',

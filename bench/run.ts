@@ -16,6 +16,7 @@ import { Settings, parseSettings, usage } from './args.js'
 import { resultsChart } from './chart.js'
 import { ContentionResult, contention } from './contention.js'
 import { HANDOFF_WORKERS, handoff } from './handoff.js'
+import { deadServers } from './deadServer.js'
 import { Contestant, available } from './contestants.js'
 import { quorumSummary } from './quorumReport.js'
 import { Results, definitions, ratios, render, targets } from './report.js'
@@ -127,6 +128,13 @@ const bench = async (settings: Settings): Promise<Results> => {
           progress
         )
       : []
+    // Servers of their own, killed and restarted: only when this run starts its own servers at all.
+    const killable = (['redis', 'memcached'] as const).filter((b) =>
+      b === 'redis' ? servers.redisUrl !== undefined && process.env.REDIS_URL === undefined : servers.memcachedServers !== undefined && process.env.MEMCACHED_SERVERS === undefined
+    )
+    const outageMs = settings.quick ? 2_000 : 5_000
+    if (killable.length > 0) progress(`[${elapsed()}] dead server: ${killable.join(' and ')} killed for ${outageMs} ms each, then restarted`)
+    const dead = await deadServers(killable, { outageMs, upCalls: settings.quick ? 200 : 1_000 }, progress)
     progress(`[${elapsed()}] done`)
     return {
       generatedAt: new Date().toISOString(),
@@ -143,6 +151,7 @@ const bench = async (settings: Settings): Promise<Results> => {
       throughput: tp,
       contention: cont,
       handoff: handoffRuns,
+      deadServer: dead,
       definitions
     }
   } finally {
