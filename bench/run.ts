@@ -132,7 +132,7 @@ const bench = async (settings: Settings): Promise<Results> => {
     const killable = (['redis', 'memcached'] as const).filter((b) =>
       b === 'redis' ? servers.redisUrl !== undefined && process.env.REDIS_URL === undefined : servers.memcachedServers !== undefined && process.env.MEMCACHED_SERVERS === undefined
     )
-    const outageMs = settings.quick ? 2_000 : 5_000
+    const outageMs = settings.quick ? 1_500 : 5_000
     if (killable.length > 0) progress(`[${elapsed()}] dead server: ${killable.join(' and ')} killed for ${outageMs} ms each, then restarted`)
     const dead = await deadServers(killable, { outageMs, upCalls: settings.quick ? 200 : 1_000 }, progress)
     progress(`[${elapsed()}] done`)
