@@ -7,7 +7,7 @@
  */
 import { ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { ContentionFigures, WorkerRecord, contentionFigures } from './stats.js'
+import { ContentionFigures, HandoffProfile, WorkerRecord, contentionFigures, handoffProfile } from './stats.js'
 import type { Endpoints } from './servers.js'
 import type { Outcome, Progress } from './scenarios.js'
 
@@ -80,6 +80,8 @@ export interface ContentionOptions {
  */
 export interface ContentionResult extends ContentionFigures {
   readonly run: { readonly workers: number; readonly holdMs: number; readonly pauseMs: number; readonly durationMs: number }
+  /** Where the handoffs' time went, when the workers heard of them (leaselock on Redis, the ring). */
+  readonly profile?: HandoffProfile
 }
 
 const workerScript = (): string => {
@@ -135,8 +137,9 @@ const exited = (child: ChildProcess, ms: number): Promise<void> =>
 
 /**
  * Runs the contention scenario for one contestant. Workers connect and warm up
- * before the common start, stop starting attempts at the end of the window and
- * report every attempt; the figures cover the window only.
+ * before the common start (`beforeGo` runs once all are ready), stop starting
+ * attempts at the end of the window and report every attempt; the figures
+ * cover the window only.
  *
  * @example
  * import { contention } from './contention.js'
@@ -150,7 +153,8 @@ export const contention = async (
   contestant: string,
   endpoints: Endpoints,
   options: ContentionOptions,
-  progress: Progress
+  progress: Progress,
+  beforeGo: () => Promise<void> = async () => undefined
 ): Promise<Outcome<ContentionResult>> => {
   const setup = (index: number): WorkerSetup => ({
     contestant,
@@ -170,12 +174,14 @@ export const contention = async (
     const ready = children.map((child) => expect(child, 'ready', 20_000))
     children.forEach((child, index) => child.send({ type: 'setup', setup: setup(index) } satisfies ToWorker))
     await Promise.all(ready)
+    await beforeGo()
     const startAt = sharedNow() + 100
     const endAt = startAt + options.durationMs
     const done = children.map((child) => expect(child, 'done', options.durationMs + options.timeoutMs + 20_000))
     for (const child of children) child.send({ type: 'go', startAt, endAt } satisfies ToWorker)
     const records = (await Promise.all(done)).map((m) => m.record)
     const figures = contentionFigures(records, [startAt, endAt])
+    const heard = records.some((r) => (r.notified ?? []).some(Number.isFinite))
     progress(
       `  contention ${contestant} x${options.workers}: busy ${(figures.busy * 100).toFixed(1)}%, wait p99 ${figures.waitMs.p99.toFixed(1)} ms, ` +
         `${figures.acquisitions} acquisitions, ${figures.overlaps.count} overlaps`
@@ -184,7 +190,8 @@ export const contention = async (
       ok: true,
       figures: {
         ...figures,
-        run: { workers: options.workers, holdMs: options.holdMs, pauseMs: options.pauseMs, durationMs: options.durationMs }
+        run: { workers: options.workers, holdMs: options.holdMs, pauseMs: options.pauseMs, durationMs: options.durationMs },
+        ...(heard ? { profile: handoffProfile(records, [startAt, endAt]) } : {})
       }
     }
   } catch (e) {

@@ -7,6 +7,7 @@
  *
  * @since 0.3.0
  */
+import { createClient } from 'redis'
 import { ContentionOptions, ContentionResult, contention } from './contention.js'
 import type { Outcome, Progress } from './scenarios.js'
 import type { Endpoints } from './servers.js'
@@ -43,6 +44,48 @@ export interface HandoffRun {
   readonly workers: number
   readonly ours: Outcome<ContentionResult>
   readonly floor: Outcome<ContentionResult>
+  /** What the Redis server did from the common start to the end of our run (absent when it could not be read). */
+  readonly oursServer?: ServerWork
+  /** The same for the ring's run. */
+  readonly floorServer?: ServerWork
+}
+
+/**
+ * Commands the Redis server ran, from `INFO commandstats`: all of them, and
+ * the scripts (`EVAL`, `EVALSHA` and their read-only forms) with the server
+ * time they took. The bench's own `INFO` and `CONFIG` are not counted.
+ *
+ * @since 0.3.0
+ */
+export interface ServerWork {
+  readonly commands: number
+  readonly scripts: number
+  readonly scriptUsec: number
+}
+
+/**
+ * Reads an `INFO commandstats` reply.
+ *
+ * @example
+ * import { serverWork } from './handoff.js'
+ * const w = serverWork('# Commandstats\r\ncmdstat_evalsha:calls=3,usec=60,usec_per_call=20.00\r\ncmdstat_publish:calls=2,usec=4\r\ncmdstat_info:calls=1,usec=9')
+ * assert.deepStrictEqual(w, { commands: 5, scripts: 3, scriptUsec: 60 })
+ *
+ * @since 0.3.0
+ */
+export const serverWork = (commandstats: string): ServerWork => {
+  let commands = 0
+  let scripts = 0
+  let scriptUsec = 0
+  for (const [, name, calls, usec] of commandstats.matchAll(/cmdstat_([a-z_|-]+):calls=(\d+),usec=(\d+)/g)) {
+    if (name === undefined || name === 'info' || name.startsWith('config')) continue
+    commands += Number(calls)
+    if (/^eval(sha)?(_ro)?$/.test(name)) {
+      scripts += Number(calls)
+      scriptUsec += Number(usec)
+    }
+  }
+  return { commands, scripts, scriptUsec }
 }
 
 /**
@@ -119,11 +162,30 @@ export const handoff = async (
   workerCounts: ReadonlyArray<number>,
   progress: Progress
 ): Promise<ReadonlyArray<HandoffRun>> => {
+  const stats = createClient({ url: endpoints.redisUrl, socket: { connectTimeout: 5_000, reconnectStrategy: false } })
+  stats.on('error', () => undefined)
+  const connected = await stats.connect().then(
+    () => true,
+    () => false
+  )
+  /** Runs one contestant, with the server's counters reset at the common start and read at the end. */
+  const measured = async (id: string, workers: number): Promise<readonly [Outcome<ContentionResult>, ServerWork | undefined]> => {
+    const resetAtGo = async (): Promise<void> => {
+      if (connected) await stats.sendCommand(['CONFIG', 'RESETSTAT'])
+    }
+    const outcome = await contention(id, endpoints, { ...options, workers }, progress, resetAtGo)
+    const work = connected ? serverWork(String(await stats.sendCommand(['INFO', 'commandstats']))) : undefined
+    return [outcome, work]
+  }
   const runs: HandoffRun[] = []
-  for (const workers of workerCounts) {
-    const floor = await contention(HANDOFF_PAIR.floor, endpoints, { ...options, workers }, progress)
-    const ours = await contention(HANDOFF_PAIR.ours, endpoints, { ...options, workers }, progress)
-    runs.push({ workers, ours, floor })
+  try {
+    for (const workers of workerCounts) {
+      const [floor, floorServer] = await measured(HANDOFF_PAIR.floor, workers)
+      const [ours, oursServer] = await measured(HANDOFF_PAIR.ours, workers)
+      runs.push({ workers, ours, floor, ...(oursServer === undefined ? {} : { oursServer }), ...(floorServer === undefined ? {} : { floorServer }) })
+    }
+  } finally {
+    if (connected) await stats.close()
   }
   return runs
 }

@@ -6,7 +6,7 @@
  */
 import type { Settings } from './args.js'
 import type { ContentionResult } from './contention.js'
-import { HANDOFF_TARGETS, HandoffRun, handoffMet, handoffRatios } from './handoff.js'
+import { HANDOFF_TARGETS, HandoffRun, ServerWork, handoffMet, handoffRatios } from './handoff.js'
 import type { OutageFigures } from './deadServer.js'
 import type { Backend, Kind } from './locker.js'
 import { quorumTable } from './quorumReport.js'
@@ -100,7 +100,10 @@ export const definitions = {
     'Handoff floor: the raw handoff ring (node-redis, no leaselock code): the key names the process whose turn it is, and the ' +
     "holder's one script checks it, sets it to the next process and PUBLISHes to that process's channel. It runs as the contention " +
     'scenario does (same processes, hold and pause), back to back with leaselock on Redis, with 4 and 8 processes; x floor = our busy % ' +
-    'or wait p99 divided by the ring\'s.'
+    'or wait p99 divided by the ring\'s. Profile: a handoff is an acquisition whose taker was waiting when the previous holder called ' +
+    'release; idle = release call to the next acquire resolving; release = the old holder\'s release round trip; to notice = release call ' +
+    'to the next holder hearing of it (leaselock\'s leaselock:handoff event, the ring\'s turn message); notice to acquired = from then to ' +
+    'its acquire resolving; server counters are reset at the common start and read after the run.'
 } as const
 
 const ok = <A>(o: Outcome<A> | undefined): A | undefined => (o !== undefined && o.ok ? o.figures : undefined)
@@ -351,12 +354,60 @@ const deadServerSection = (r: Results): ReadonlyArray<string> => {
     : [`8. A dead server (killed${outage?.ok === true ? ` for ${outage.figures.outageMs} ms` : ''}, then restarted on the same port)`, dead, '']
 }
 
+/**
+ * Where a handoff's time goes, for the ring and ours at each process count:
+ * the lock's idle time, the old holder's release round trip, the time until
+ * the next holder hears of it and from then until its acquire resolves (p50 /
+ * mean, ms), and the Redis scripts per acquisition with their server time.
+ *
+ * @example
+ * import { handoffProfileTable } from './report.js'
+ * assert.strictEqual(handoffProfileTable([]), undefined)
+ *
+ * @since 0.3.0
+ */
+export const handoffProfileTable = (runs: ReadonlyArray<HandoffRun>): string | undefined => {
+  const rows = runs.flatMap((run) =>
+    (
+      [
+        ['ring', run.floor, run.floorServer],
+        ['ours', run.ours, run.oursServer]
+      ] as const
+    ).flatMap(([who, o, server]: readonly [string, HandoffRun['ours'], ServerWork | undefined]) => {
+      const p = o.ok ? o.figures.profile : undefined
+      if (p === undefined) return []
+      const acquisitions = o.ok ? o.figures.acquisitions : Number.NaN
+      const both = (x: { readonly p50: number; readonly mean: number }): string => `${fx(x.p50, 3)} / ${fx(x.mean, 3)}`
+      return [
+        [
+          `${who} x${run.workers}`, String(p.handoffs), both(p.idleMs), both(p.releaseMs), both(p.toNoticeMs), both(p.noticeToAcquiredMs),
+          server === undefined ? '-' : fx(server.scripts / acquisitions, 1),
+          server === undefined ? '-' : fx(server.commands / acquisitions, 1),
+          server === undefined ? '-' : int(server.scriptUsec / acquisitions)
+        ]
+      ]
+    })
+  )
+  if (rows.length === 0) return undefined
+  return table(
+    ['run', 'handoffs', 'idle ms', 'release ms', 'to notice ms', 'notice to acquired ms', 'scripts/acq', 'commands/acq', 'script us/acq'],
+    rows,
+    1
+  )
+}
+
 const handoffSection = (r: Results): ReadonlyArray<string> => {
   const handoff = handoffTable(r.handoff ?? [])
+  const profile = handoffProfileTable(r.handoff ?? [])
   const s = r.settings
   return handoff === undefined
     ? []
-    : [`7. Handoff against its floor, the raw ring (one key, hold ${s.holdMs} ms, pause ${s.pauseMs} ms, ${s.durationMs} ms each; goals busy >= 0.95x, wait p99 <= 1.5x)`, handoff, '']
+    : [
+        `7. Handoff against its floor, the raw ring (one key, hold ${s.holdMs} ms, pause ${s.pauseMs} ms, ${s.durationMs} ms each; goals busy >= 0.95x, wait p99 <= 1.5x)`,
+        handoff,
+        '',
+        ...(profile === undefined ? [] : ['Where a handoff\'s time goes (p50 / mean; scripts and commands the Redis server ran per acquisition in the window)', profile, ''])
+      ]
 }
 
 const quorumSection = (r: Results): ReadonlyArray<string> => {

@@ -9,6 +9,7 @@
  *
  * @since 0.3.0
  */
+import { channel } from 'node:diagnostics_channel'
 import { createClient } from 'redis'
 import { Locker, mustRelease } from './locker.js'
 
@@ -48,6 +49,19 @@ export const passScript =
  */
 export const ringChannel = (key: string, index: number): string => `${key}:ring:${index}`
 
+/**
+ * The diagnostics channel on which a ring seat says it heard its turn (the
+ * contention worker timestamps it, as it does leaselock's `leaselock:handoff`).
+ *
+ * @example
+ * import { TURN_CHANNEL } from './ring.js'
+ * assert.strictEqual(TURN_CHANNEL, 'leaselock-bench:turn')
+ *
+ * @since 0.3.0
+ */
+export const TURN_CHANNEL = 'leaselock-bench:turn'
+const turnHeard = channel(TURN_CHANNEL)
+
 const noop = (): void => undefined
 
 /**
@@ -81,6 +95,7 @@ export const rawRing = async (url: string, seat: Seat): Promise<Locker> => {
   let wake: () => void = noop
   await subscriber.subscribe(ringChannel(seat.key, seat.index), () => {
     turn = true
+    if (turnHeard.hasSubscribers) turnHeard.publish(seat.index)
     wake()
   })
   if (seat.index === 0) await client.sendCommand(['SET', seat.key, '0'])

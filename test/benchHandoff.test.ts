@@ -3,9 +3,9 @@ import * as assert from 'uvu/assert'
 import { parseSettings } from '../bench/args.js'
 import { resultsChart } from '../bench/chart.js'
 import type { ContentionResult } from '../bench/contention.js'
-import { HandoffRun, handoffMet, handoffRatios } from '../bench/handoff.js'
-import { Results, definitions, handoffTable, render, targets } from '../bench/report.js'
-import { contentionFigures } from '../bench/stats.js'
+import { HandoffRun, handoffMet, handoffRatios, serverWork } from '../bench/handoff.js'
+import { Results, definitions, handoffProfileTable, handoffTable, render, targets } from '../bench/report.js'
+import { contentionFigures, handoffProfile } from '../bench/stats.js'
 import type { Outcome } from '../bench/scenarios.js'
 
 const S = suite('bench: handoff against the ring floor')
@@ -82,6 +82,54 @@ S('the handoff table, section and chart panel', () => {
   assert.match(chart, /Handoff against its floor/)
   assert.match(chart, /0\.75x busy, 1\.33x p99/)
   assert.not.match(chart, /NaN/)
+})
+
+S('handoffProfile: only acquisitions whose taker waited at the release call; notices before the release are not this handoff\'s', () => {
+  const p = handoffProfile(
+    [
+      // holds [0, 2) and [10, 12); its release calls return 0.3 ms later
+      { acquisitions: [[0, 0, 2], [9, 10, 12]], failures: [], releaseDone: [2.3, 12.3], notified: [Number.NaN, Number.NaN] },
+      // waiting since 1, heard at 2.4, took the key at 2.5 (a handoff); then asked at 13, after the release at 12 (not one)
+      { acquisitions: [[1, 2.5, 4.5], [13, 13, 15]], failures: [], releaseDone: [4.9, 15.2], notified: [2.4, Number.NaN] },
+      // waiting since 4, heard at 1 (an older notice), took the key at 5.5 (a handoff without a notice of its own)
+      { acquisitions: [[4, 5.5, 7]], failures: [], releaseDone: [7.1], notified: [1] }
+    ],
+    [0, 14]
+  )
+  assert.is(p.handoffs, 2)
+  assert.equal([p.idleMs.min, p.idleMs.max], [0.5, 1])
+  assert.ok(Math.abs(p.releaseMs.mean - 0.35) < 1e-9, String(p.releaseMs.mean))
+  assert.is(p.toNoticeMs.count, 1)
+  assert.ok(Math.abs(p.toNoticeMs.p50 - 0.4) < 1e-9 && Math.abs(p.noticeToAcquiredMs.p50 - 0.1) < 1e-9)
+  assert.is(handoffProfile([], [0, 1]).handoffs, 0)
+})
+
+S('serverWork sums the commands and the scripts of INFO commandstats, leaving out the bench\'s own INFO and CONFIG', () => {
+  const text = [
+    '# Commandstats',
+    'cmdstat_evalsha:calls=10,usec=300,usec_per_call=30.00,rejected_calls=0,failed_calls=1',
+    'cmdstat_eval:calls=1,usec=100,usec_per_call=100.00,rejected_calls=0,failed_calls=0',
+    'cmdstat_publish:calls=4,usec=8,usec_per_call=2.00,rejected_calls=0,failed_calls=0',
+    'cmdstat_config|resetstat:calls=1,usec=20,usec_per_call=20.00,rejected_calls=0,failed_calls=0',
+    'cmdstat_info:calls=2,usec=50,usec_per_call=25.00,rejected_calls=0,failed_calls=0'
+  ].join('\r\n')
+  assert.equal(serverWork(text), { commands: 15, scripts: 11, scriptUsec: 400 })
+  assert.equal(serverWork(''), { commands: 0, scripts: 0, scriptUsec: 0 })
+})
+
+S('the profile table: one row per contestant and process count that has a profile, with the server work per acquisition', () => {
+  const profiled = (workers: number, gap: number): HandoffRun['ours'] => {
+    const o = turns(workers, gap)
+    if (!o.ok) throw new Error('unreachable')
+    return { ok: true, figures: { ...o.figures, profile: handoffProfile([{ acquisitions: [[0, 0, 2], [1, 2 + gap, 4]], failures: [], releaseDone: [2.5, 4.5], notified: [Number.NaN, 2] }], [0, 10]) } }
+  }
+  assert.is(handoffProfileTable([run(4, 1, 0.5)]), undefined, 'no profile, no table')
+  const o = profiled(4, 1)
+  const acquisitions = o.ok ? o.figures.acquisitions : 0
+  const text = handoffProfileTable([{ workers: 4, ours: o, floor: { ok: false, error: 'boom' }, oursServer: { commands: 4 * acquisitions, scripts: 3 * acquisitions, scriptUsec: 30 * acquisitions } }]) ?? ''
+  const lines = text.split('\n')
+  assert.is(lines.length, 3, text)
+  assert.match(lines[2] ?? '', /^ours x4 +1 +1\.000 \/ 1\.000 +0\.500 \/ 0\.500 +0\.000 \/ 0\.000 +1\.000 \/ 1\.000 +3\.0 +4\.0 +30$/)
 })
 
 S.run()
