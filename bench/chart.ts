@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { handoffRatios } from './handoff.js'
+import { runMedians, runRatios } from './handoff.js'
 import type { Results } from './report.js'
 
 /**
@@ -237,17 +237,18 @@ export const resultsChart = (r: Results): string => {
   const handoff = r.handoff ?? []
   if (handoff.length > 0)
     panels.push({
-      title: `Handoff against its floor, the raw ring: hold ${r.settings.holdMs} ms, pause ${r.settings.pauseMs} ms (higher is better)`,
+      title: `Handoff against its floor, the raw ring: hold ${r.settings.holdMs} ms, pause ${r.settings.pauseMs} ms, medians of the rounds (higher is better)`,
       axis: 'busy %: share of the time someone waited during which the lock was held',
       series: [
         { name: 'leaselock redis', color: '#d9822b' },
         { name: 'raw ring (floor)', color: '#999999' }
       ],
       rows: handoff.map((run) => {
-        const x = handoffRatios(run)
+        const x = runRatios(run).median
+        const m = runMedians(run)
         return {
           label: `${run.workers} processes`,
-          values: [run.ours.ok ? run.ours.figures.busy * 100 : Number.NaN, run.floor.ok ? run.floor.figures.busy * 100 : Number.NaN],
+          values: [m.oursBusy * 100, m.floorBusy * 100],
           note: `${Number.isFinite(x.busyXFloor) ? x.busyXFloor.toFixed(2) : '-'}x busy, ${Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor.toFixed(2) : '-'}x p99`
         }
       }),

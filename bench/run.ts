@@ -119,12 +119,13 @@ const bench = async (settings: Settings): Promise<Results> => {
       )
     }
     const ring = candidates.some((c) => c.id === 'raw-ring')
-    if (ring) progress(`[${elapsed()}] handoff: ours and the raw ring, ${HANDOFF_WORKERS.join(' and ')} processes × ${settings.durationMs} ms`)
+    if (ring) progress(`[${elapsed()}] handoff: ours and the raw ring, ${HANDOFF_WORKERS.join(' and ')} processes × ${settings.durationMs} ms, ${settings.quick ? 1 : 3} round(s)`)
     const handoffRuns = ring
       ? await handoff(
           servers,
           { holdMs: settings.holdMs, pauseMs: settings.pauseMs, durationMs: settings.durationMs, ttlMs: 5_000, timeoutMs: 10_000, prefix },
           HANDOFF_WORKERS,
+          settings.quick ? 1 : 3,
           progress
         )
       : []

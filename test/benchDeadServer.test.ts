@@ -48,7 +48,7 @@ S('targets: connection attempts, a call while down, recovery within one step; me
   const t = targets(
     results({
       redis: { ok: true, figures: outageFigures(sample()) },
-      memcached: { ok: true, figures: outageFigures(sample({ connects: 25_000, downMs: [0.5], recoverMs: 1_500 })) },
+      memcached: { ok: true, figures: outageFigures(sample({ connects: 25_000, downMs: [0.5, 3], recoverMs: 1_500 })) },
       broken: { ok: false, error: 'boom' }
     })
   )

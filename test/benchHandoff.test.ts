@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import { parseSettings } from '../bench/args.js'
 import { resultsChart } from '../bench/chart.js'
 import type { ContentionResult } from '../bench/contention.js'
-import { HandoffRun, handoffMet, handoffRatios, serverWork } from '../bench/handoff.js'
+import { HandoffRound, HandoffRun, handoffMet, handoffRatios, median, runMedians, runRatios, serverWork } from '../bench/handoff.js'
 import { Results, definitions, handoffProfileTable, handoffTable, render, targets } from '../bench/report.js'
 import { contentionFigures, handoffProfile } from '../bench/stats.js'
 import type { Outcome } from '../bench/scenarios.js'
@@ -27,17 +27,35 @@ const turns = (workers: number, gapMs: number): Outcome<ContentionResult> => {
   return { ok: true, figures: { ...contentionFigures(records, [-1, t]), run: { workers, holdMs: 2, pauseMs: 1, durationMs: t } } }
 }
 
-const run = (workers: number, oursGap: number, floorGap: number): HandoffRun => ({ workers, ours: turns(workers, oursGap), floor: turns(workers, floorGap) })
+const round = (workers: number, oursGap: number, floorGap: number): HandoffRound => ({ ours: turns(workers, oursGap), floor: turns(workers, floorGap) })
+/** A run of one round. */
+const run = (workers: number, oursGap: number, floorGap: number): HandoffRun => ({ workers, rounds: [round(workers, oursGap, floorGap)] })
 
 S('handoffRatios: our busy share and wait p99 over the ring floor\'s, from the same kind of figures', () => {
-  const same = handoffRatios(run(4, 0.5, 0.5))
+  const same = handoffRatios(round(4, 0.5, 0.5))
   assert.ok(Math.abs(same.busyXFloor - 1) < 1e-9 && Math.abs(same.waitP99XFloor - 1) < 1e-9, JSON.stringify(same))
-  const slower = handoffRatios(run(4, 1, 0.5))
+  const slower = handoffRatios(round(4, 1, 0.5))
   // busy 1/2 against 1/1.5; waits of 2 ms against 1.5 ms
   assert.ok(Math.abs(slower.busyXFloor - 0.75) < 1e-9, String(slower.busyXFloor))
   assert.ok(Math.abs(slower.waitP99XFloor - 2 / 1.5) < 1e-9, String(slower.waitP99XFloor))
-  const failed = handoffRatios({ workers: 8, ours: { ok: false, error: 'boom' }, floor: turns(8, 0.5) })
+  const failed = handoffRatios({ ours: { ok: false, error: 'boom' }, floor: turns(8, 0.5) })
   assert.ok(Number.isNaN(failed.busyXFloor) && Number.isNaN(failed.waitP99XFloor))
+})
+
+S('a run of rounds: medians of the figures and of the ratios, with the lowest and highest round; failed rounds left out', () => {
+  assert.ok(Number.isNaN(median([])))
+  assert.is(median([5, 1, 3]), 3)
+  assert.is(median([4, 2, 1, 3]), 2.5)
+  const three: HandoffRun = { workers: 4, rounds: [round(4, 1, 0.5), round(4, 0.5, 0.5), round(4, 2, 0.5), { ours: { ok: false, error: 'boom' }, floor: turns(4, 0.5) }] }
+  const { median: mid, lowest, highest } = runRatios(three)
+  // busy ratios (1 + 0.5) / (1 + gap): 0.75, 1 and 0.5; p99 ratios their inverses
+  assert.ok(Math.abs(mid.busyXFloor - 0.75) < 1e-9 && Math.abs(lowest.busyXFloor - 0.5) < 1e-9 && Math.abs(highest.busyXFloor - 1) < 1e-9)
+  assert.ok(Math.abs(mid.waitP99XFloor - 2 / 1.5) < 1e-9 && Math.abs(highest.waitP99XFloor - 2) < 1e-9)
+  const m = runMedians(three)
+  // (the first wait starts at the window's start: busy is a little below 1 / (1 + gap))
+  assert.ok(Math.abs(m.oursBusy - 0.5) < 0.01, String(m.oursBusy))
+  assert.ok(Math.abs(m.floorBusy - 1 / 1.5) < 0.01 && Math.abs(m.oursP99 - 2) < 1e-9 && Math.abs(m.floorP99 - 1.5) < 1e-9)
+  assert.ok(Number.isNaN(runRatios({ workers: 4, rounds: [] }).median.busyXFloor))
 })
 
 S('handoffMet: both goals, at their bounds; null when not measured', () => {
@@ -73,10 +91,10 @@ S('targets: one busy and one p99 target per process count, met or missed', () =>
 
 S('the handoff table, section and chart panel', () => {
   assert.is(handoffTable([]), undefined)
-  const text = handoffTable([run(4, 1, 0.5), { workers: 8, ours: { ok: false, error: 'boom' }, floor: turns(8, 0.5) }]) ?? ''
+  const text = handoffTable([run(4, 1, 0.5), { workers: 8, rounds: [{ ours: { ok: false, error: 'boom' }, floor: turns(8, 0.5) }] }]) ?? ''
   const [, , four, eight] = text.split('\n')
-  assert.match(four ?? '', /^4 .* 0\.75x .* 1\.33x +MISSED$/)
-  assert.match(eight ?? '', /failed: boom .* not measured$/)
+  assert.match(four ?? '', /^4 +1 .* 0\.75x +0\.75-0\.75 .* 1\.33x +1\.33-1\.33 +MISSED$/)
+  assert.match(eight ?? '', /^8 +1 \(1 failed\) .* not measured$/)
   assert.match(render(results([run(4, 0.5, 0.5)])), /7\. Handoff against its floor, the raw ring/)
   const chart = resultsChart(results([run(4, 1, 0.5)]))
   assert.match(chart, /Handoff against its floor/)
@@ -118,7 +136,7 @@ S('serverWork sums the commands and the scripts of INFO commandstats, leaving ou
 })
 
 S('the profile table: one row per contestant and process count that has a profile, with the server work per acquisition', () => {
-  const profiled = (workers: number, gap: number): HandoffRun['ours'] => {
+  const profiled = (workers: number, gap: number): HandoffRound['ours'] => {
     const o = turns(workers, gap)
     if (!o.ok) throw new Error('unreachable')
     return { ok: true, figures: { ...o.figures, profile: handoffProfile([{ acquisitions: [[0, 0, 2], [1, 2 + gap, 4]], failures: [], releaseDone: [2.5, 4.5], notified: [Number.NaN, 2] }], [0, 10]) } }
@@ -126,7 +144,7 @@ S('the profile table: one row per contestant and process count that has a profil
   assert.is(handoffProfileTable([run(4, 1, 0.5)]), undefined, 'no profile, no table')
   const o = profiled(4, 1)
   const acquisitions = o.ok ? o.figures.acquisitions : 0
-  const text = handoffProfileTable([{ workers: 4, ours: o, floor: { ok: false, error: 'boom' }, oursServer: { commands: 4 * acquisitions, scripts: 3 * acquisitions, scriptUsec: 30 * acquisitions } }]) ?? ''
+  const text = handoffProfileTable([{ workers: 4, rounds: [{ ours: o, floor: { ok: false, error: 'boom' }, oursServer: { commands: 4 * acquisitions, scripts: 3 * acquisitions, scriptUsec: 30 * acquisitions } }] }]) ?? ''
   const lines = text.split('\n')
   assert.is(lines.length, 3, text)
   assert.match(lines[2] ?? '', /^ours x4 +1 +1\.000 \/ 1\.000 +0\.500 \/ 0\.500 +0\.000 \/ 0\.000 +1\.000 \/ 1\.000 +3\.0 +4\.0 +30$/)
