@@ -82,6 +82,7 @@ export * from './node-redis-sentinel.js'
  */
 export class RedisLock extends RedisLockComponent {
   constructor(env?: Environment) {
-    super({ standalone: connectRedis, cluster: connectRedisCluster, sentinel: connectRedisSentinel }, env)
+    // The environment's randomness also jitters the reconnection of a single node's client.
+    super({ standalone: (options) => connectRedis(options, env), cluster: connectRedisCluster, sentinel: connectRedisSentinel }, env)
   }
 }

@@ -249,7 +249,7 @@ export const resultsChart = (r: Results): string => {
         return {
           label: `${run.workers} processes`,
           values: [m.oursBusy * 100, m.floorBusy * 100],
-          note: `${Number.isFinite(x.busyXFloor) ? x.busyXFloor.toFixed(2) : '-'}x busy, ${Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor.toFixed(2) : '-'}x p99`
+          note: `${Number.isFinite(x.busyXFloor) ? x.busyXFloor.toFixed(3) : '-'}x busy, ${Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor.toFixed(2) : '-'}x p99`
         }
       }),
       max: 100,

@@ -228,13 +228,13 @@ export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention'
         {
           name: `Handoff, ${run.workers} processes: busy vs the ring floor`,
           goal: `>= ${fx(HANDOFF_TARGETS.busyXFloor)}x floor (median of ${run.rounds.length} rounds)`,
-          measured: `${fx(x.busyXFloor)}x`,
+          measured: `${fx(x.busyXFloor, 3)}x`,
           met: Number.isFinite(x.busyXFloor) ? x.busyXFloor >= HANDOFF_TARGETS.busyXFloor : null
         },
         {
           name: `Handoff, ${run.workers} processes: wait p99 vs the ring floor`,
           goal: `<= ${fx(HANDOFF_TARGETS.waitP99XFloor)}x floor (median of ${run.rounds.length} rounds)`,
-          measured: `${fx(x.waitP99XFloor)}x`,
+          measured: `${fx(x.waitP99XFloor, 3)}x`,
           met: Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor <= HANDOFF_TARGETS.waitP99XFloor : null
         }
       ]
@@ -308,7 +308,9 @@ const xr = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '')
  */
 export const handoffTable = (runs: ReadonlyArray<HandoffRun>): string | undefined => {
   if (runs.length === 0) return undefined
-  const range = (lo: number, hi: number): string => (Number.isFinite(lo) && Number.isFinite(hi) ? `${fx(lo)}-${fx(hi)}` : '-')
+  // Three decimals: a ratio of 0.949 must not read as the 0.95 it misses.
+  const range = (lo: number, hi: number): string => (Number.isFinite(lo) && Number.isFinite(hi) ? `${fx(lo, 3)}-${fx(hi, 3)}` : '-')
+  const x3 = (x: number): string => (Number.isFinite(x) ? `${fx(x, 3)}x` : '')
   return table(
     ['processes', 'rounds', 'ring busy %', 'ours busy %', 'busy x floor', 'rounds', 'ring wait p99 ms', 'ours p99 ms', 'p99 x floor', 'rounds', 'goals'],
     runs.map((run) => {
@@ -318,8 +320,8 @@ export const handoffTable = (runs: ReadonlyArray<HandoffRun>): string | undefine
       const failed = run.rounds.flatMap((r) => [r.ours, r.floor]).filter((o) => !o.ok).length
       return [
         String(run.workers), `${run.rounds.length}${failed > 0 ? ` (${failed} failed)` : ''}`,
-        fx(m.floorBusy * 100, 1), fx(m.oursBusy * 100, 1), xr(median.busyXFloor), range(lowest.busyXFloor, highest.busyXFloor),
-        fx(m.floorP99, 1), fx(m.oursP99, 1), xr(median.waitP99XFloor), range(lowest.waitP99XFloor, highest.waitP99XFloor),
+        fx(m.floorBusy * 100, 1), fx(m.oursBusy * 100, 1), x3(median.busyXFloor), range(lowest.busyXFloor, highest.busyXFloor),
+        fx(m.floorP99, 1), fx(m.oursP99, 1), x3(median.waitP99XFloor), range(lowest.waitP99XFloor, highest.waitP99XFloor),
         met === null ? 'not measured' : met ? 'met' : 'MISSED'
       ]
     }),

@@ -85,7 +85,7 @@ S('targets: one busy and one p99 target per process count, met or missed', () =>
   assert.is(byName('Handoff, 4 processes: busy vs the ring floor')?.met, true)
   assert.is(byName('Handoff, 4 processes: wait p99 vs the ring floor')?.met, true)
   assert.is(byName('Handoff, 8 processes: busy vs the ring floor')?.met, false)
-  assert.is(byName('Handoff, 8 processes: wait p99 vs the ring floor')?.measured, '2.00x')
+  assert.is(byName('Handoff, 8 processes: wait p99 vs the ring floor')?.measured, '2.000x')
   assert.is(targets(results([])).filter((x) => x.name.startsWith('Handoff')).length, 0)
 })
 
@@ -93,12 +93,12 @@ S('the handoff table, section and chart panel', () => {
   assert.is(handoffTable([]), undefined)
   const text = handoffTable([run(4, 1, 0.5), { workers: 8, rounds: [{ ours: { ok: false, error: 'boom' }, floor: turns(8, 0.5) }] }]) ?? ''
   const [, , four, eight] = text.split('\n')
-  assert.match(four ?? '', /^4 +1 .* 0\.75x +0\.75-0\.75 .* 1\.33x +1\.33-1\.33 +MISSED$/)
+  assert.match(four ?? '', /^4 +1 .* 0\.750x +0\.750-0\.750 .* 1\.333x +1\.333-1\.333 +MISSED$/)
   assert.match(eight ?? '', /^8 +1 \(1 failed\) .* not measured$/)
   assert.match(render(results([run(4, 0.5, 0.5)])), /7\. Handoff against its floor, the raw ring/)
   const chart = resultsChart(results([run(4, 1, 0.5)]))
   assert.match(chart, /Handoff against its floor/)
-  assert.match(chart, /0\.75x busy, 1\.33x p99/)
+  assert.match(chart, /0\.750x busy, 1\.33x p99/)
   assert.not.match(chart, /NaN/)
 })
 
