@@ -106,7 +106,8 @@ const outageAndRecovery = async (through: 'direct' | 'proxy'): Promise<void> => 
   assert.ok(down.length >= calls.length * 0.95, `${down.length} of ${calls.length} answered as RedisServerDownError`)
   assert.ok(down.every((c) => !c.indeterminate), 'determinate: nothing was sent')
   const slowest = Math.max(...calls.map((c) => c.ms))
-  assert.ok(slowest < 50, `every call answered at once (slowest ${slowest.toFixed(1)} ms)`)
+  // At once: far below the 1 s command deadline that a queued or sent command would run into (the margin is for a loaded machine).
+  assert.ok(slowest < 200, `every call answered at once (slowest ${slowest.toFixed(1)} ms)`)
   const retryIns = down.map((c) => (c.cause as RedisServerDownError).retryInMs)
   assert.ok(retryIns.every((ms) => ms >= 0 && ms <= RECONNECT_MAX_MS), 'each says when the next attempt starts, within the cap')
   assert.ok(retryIns.some((ms) => ms > 0), 'and some are waiting for it')
@@ -119,7 +120,7 @@ const outageAndRecovery = async (through: 'direct' | 'proxy'): Promise<void> => 
   await server.restart()
   const back = performance.now()
   const tookMs = await recovery(lock, back, RECONNECT_MAX_MS + 1_000)
-  assert.ok(tookMs <= RECONNECT_MAX_MS + 250, `works again ${tookMs.toFixed(0)} ms after the node returned (one backoff step: <= ${RECONNECT_MAX_MS} ms)`)
+  assert.ok(tookMs <= RECONNECT_MAX_MS + 400, `works again ${tookMs.toFixed(0)} ms after the node returned (one backoff step: <= ${RECONNECT_MAX_MS} ms)`)
   const seen = Number((await info(server.port, 'stats')).get('total_connections_received'))
   // redis-cli's own connection, the restart's PING probe, and the client's one reconnection.
   assert.ok(seen <= 4, `${seen} connections received by the restarted node`)
