@@ -315,3 +315,118 @@ export const untilServed = async <A>(
     await sleep(delay)
   }
 }
+
+/**
+ * The longest a down Redis node is left alone between two reconnection
+ * attempts: 1000 ms (the same cap as a down Memcached server's). A node that
+ * comes back is thus connected again within about this long.
+ *
+ * @example
+ * import { RECONNECT_MAX_MS } from 'leaselock/redis'
+ * assert.strictEqual(RECONNECT_MAX_MS, 1_000)
+ *
+ * @since 0.3.0
+ */
+export const RECONNECT_MAX_MS = 1_000
+const RECONNECT_BASE_MS = 50
+
+/**
+ * The wait before reconnection attempt `retries` (1 for the first attempt
+ * that failed) of a connection that was up: a ceiling that doubles from 50 ms
+ * up to {@link RECONNECT_MAX_MS}, with "equal jitter": half the ceiling fixed,
+ * the other half drawn with `random` (a number in [0, 1)), so clients that lost
+ * the same node do not come back in step, and none comes back sooner than half
+ * the ceiling.
+ *
+ * @example
+ * import { reconnectDelay } from 'leaselock/redis'
+ * assert.strictEqual(reconnectDelay(1, () => 0), 25)
+ * assert.strictEqual(reconnectDelay(2, () => 0.5), 75)
+ * assert.strictEqual(reconnectDelay(40, () => 0.999999), 999.9995)
+ *
+ * @since 0.3.0
+ */
+export const reconnectDelay = (retries: number, random: () => number): number => {
+  const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(Math.max(retries - 1, 0), 30))
+  return ceiling / 2 + (random() * ceiling) / 2
+}
+
+/**
+ * A command not sent because the connection to its Redis node is down and
+ * being re-established: the driver answers from the client's state, at once,
+ * without queueing the command behind the reconnection or opening a socket
+ * for it. `retryInMs` is when the next connection attempt starts (0: one is
+ * under way). Determinate: nothing was sent.
+ *
+ * @example
+ * import { RedisServerDownError } from 'leaselock/redis'
+ * assert.match(new RedisServerDownError('127.0.0.1:6379', 40, 'connect ECONNREFUSED 127.0.0.1:6379').message, /ECONNREFUSED.*next try in 40 ms/)
+ *
+ * @since 0.3.0
+ */
+export class RedisServerDownError extends Error {
+  constructor(
+    readonly server: string,
+    readonly retryInMs: number,
+    /** What the last connection attempt (or the dropped connection) answered. */
+    readonly lastFailure: string
+  ) {
+    super(`Redis ${server} is down (${lastFailure}): next try in ${Math.round(retryInMs)} ms`)
+    this.name = 'RedisServerDownError'
+  }
+}
+
+/**
+ * What a driver knows of its connection's outage: node-redis's
+ * `reconnectStrategy` for a connection that was up (it records each failure
+ * and when the next attempt starts, and answers {@link reconnectDelay}), and
+ * the error to answer a command with while the client is not ready.
+ *
+ * @example
+ * import { outageOf } from 'leaselock/redis'
+ * let now = 0
+ * const outage = outageOf('127.0.0.1:6379', () => 0, () => now)
+ * assert.strictEqual(outage.downError(), undefined)
+ * assert.strictEqual(outage.reconnectStrategy(1, new Error('connect ECONNREFUSED')), 25)
+ * now = 10
+ * assert.strictEqual(outage.downError()?.retryInMs, 15)
+ * outage.up()
+ * assert.strictEqual(outage.downError(), undefined)
+ *
+ * @since 0.3.0
+ */
+export interface Outage {
+  /** For a client's `socket.reconnectStrategy` once it has connected: the wait before attempt `retries`. */
+  readonly reconnectStrategy: (retries: number, cause: unknown) => number
+  /** The connection is up again: forget the outage. */
+  readonly up: () => void
+  /** A {@link RedisServerDownError} while an outage is recorded, else `undefined`. */
+  readonly downError: () => RedisServerDownError | undefined
+}
+
+/**
+ * Tracks the outage of one connection to `server` (see {@link Outage}), with
+ * jitter drawn from `random` and time read from `now` (milliseconds).
+ *
+ * @example
+ * import { outageOf } from 'leaselock/redis'
+ * const outage = outageOf('127.0.0.1:6379', Math.random, () => performance.now())
+ * assert.ok(outage.reconnectStrategy(3, new Error('down')) <= 200)
+ *
+ * @since 0.3.0
+ */
+export const outageOf = (server: string, random: () => number, now: () => number): Outage => {
+  let down: { lastFailure: string; nextTryAt: number } | undefined
+  return {
+    reconnectStrategy: (retries, cause) => {
+      // node-redis reconnects at once after a drop (retries 0), then waits the answered delay after each failure.
+      const delay = retries === 0 ? 0 : reconnectDelay(retries, random)
+      down = { lastFailure: cause instanceof Error ? cause.message || cause.name : String(cause), nextTryAt: now() + delay }
+      return delay
+    },
+    up: () => {
+      down = undefined
+    },
+    downError: () => (down === undefined ? undefined : new RedisServerDownError(server, Math.max(0, down.nextTryAt - now()), down.lastFailure))
+  }
+}

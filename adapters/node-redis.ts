@@ -20,7 +20,8 @@ import { LockError, configError, connectFailed } from '../src/LockError.js'
 import type { RedisConnection, RedisConnectOptions } from '../src/redis/RedisConnection.js'
 import type { RedisReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver, RedisSubscribe } from '../src/redis/redisStore.js'
-import { SendCommand, checkOptions, isNotSent, optionRules, replyOf, sendAndWaitWithin, sendWithin, settleWithin } from './node-redis-common.js'
+import type { Environment } from '../src/Environment.js'
+import { SendCommand, checkOptions, isNotSent, optionRules, outageOf, reconnectDelay, replyOf, sendAndWaitWithin, sendWithin, settleWithin } from './node-redis-common.js'
 
 export { CommandTimeoutError } from './node-redis-common.js'
 
@@ -114,7 +115,10 @@ export interface NodeRedisDriverOptions {
  *
  * @since 0.1.0
  */
-export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDriverOptions = {}): RedisDriver => {
+export const nodeRedisDriver = (client: NodeRedisClient, options: NodeRedisDriverOptions = {}): RedisDriver => sendersOf(client, options)
+
+/** {@link nodeRedisDriver}'s two ways of sending, both present. */
+const sendersOf = (client: NodeRedisClient, options: NodeRedisDriverOptions): Required<Pick<RedisDriver, 'send' | 'sendAndWait'>> => {
   const timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
   const withdrawQueued = options.withdrawQueued ?? true
   const sendCommand: SendCommand = (args, opts) => client.sendCommand(args, opts)
@@ -286,7 +290,6 @@ const describeTarget = (options: RedisConnectOptions): string => {
 const isRefusal = (e: unknown): boolean => e instanceof ErrorReply
 
 const CONNECT_RETRY_MS = 100
-const RECONNECT_MAX_MS = 2000
 /** What is wrong with the options, one message per option; passwords are never shown. */
 const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string> =>
   checkOptions(options, [
@@ -306,9 +309,13 @@ const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string
  * driver. The client:
  *
  * - has an `'error'` listener, so a dropped connection never crashes the process;
- * - reconnects by itself after a drop (backoff from 50 ms up to 2 s), while
- *   commands sent meanwhile fail at once (`disableOfflineQueue`) instead of
- *   waiting for the server;
+ * - reconnects by itself after a drop: at once, then after a jittered wait
+ *   that doubles from 50 ms up to `RECONNECT_MAX_MS` (1 s; see
+ *   `reconnectDelay`, drawn with `env.random`), so a dead node sees about one
+ *   connection attempt a second and a node that comes back is used again
+ *   within about a second. Commands sent meanwhile are not queued and open no
+ *   socket: they fail at once with a determinate `DriverFailure` whose cause,
+ *   a `RedisServerDownError`, says the node is down and when it is next tried;
  * - while connecting, retries every 100 ms until the deadline (or
  *   `connectRetries` times), but gives up at once when the server refuses the
  *   handshake (wrong password, `NOAUTH`, a bad database), reporting the
@@ -337,7 +344,7 @@ const checkConnectOptions = (options: RedisConnectOptions): ReadonlyArray<string
  * @since 0.1.0
  */
 export const connectRedis =
-  (options: RedisConnectOptions = {}): TE.TaskEither<LockError, RedisConnection> =>
+  (options: RedisConnectOptions = {}, env: Pick<Environment, 'random'> = { random: Math.random }): TE.TaskEither<LockError, RedisConnection> =>
   () => {
     const invalid = checkConnectOptions(options)
     if (invalid.length > 0) return Promise.resolve(E.left(configError(invalid)))
@@ -349,15 +356,19 @@ export const connectRedis =
     let deadlinePassed = false
     let refused = false
     let lastError: unknown
+    const outage = outageOf(target, env.random, () => performance.now())
+    const place = {
+      ...(options.uri === undefined ? { host: options.host ?? 'localhost', port: options.port ?? 6379 } : {}),
+      connectTimeout: connectTimeoutMs
+    }
     let client: ReturnType<typeof createClient>
     try {
       client = createClient({
         ...(options.uri !== undefined ? { url: options.uri } : {}),
         socket: {
-          ...(options.uri === undefined ? { host: options.host ?? 'localhost', port: options.port ?? 6379 } : {}),
-          connectTimeout: connectTimeoutMs,
+          ...place,
           reconnectStrategy: (retries, cause) => {
-            if (connected) return Math.min(50 * 2 ** Math.min(retries, 6), RECONNECT_MAX_MS)
+            if (connected) return outage.reconnectStrategy(retries, cause)
             lastError = cause
             refused = isRefusal(cause)
             return refused || deadlinePassed || retries >= connectRetries ? cause : CONNECT_RETRY_MS
@@ -380,13 +391,18 @@ export const connectRedis =
     client.on('error', (e: unknown) => {
       lastError = e
     })
+    client.on('ready', outage.up)
 
     const failure = (why: string): LockError => {
       const cause = lastError instanceof Error ? lastError.message : lastError === undefined ? 'no answer' : String(lastError)
       return connectFailed(target, new Error(`${why}: ${cause}`, { cause: lastError }))
     }
 
-    const subscriber = nodeRedisSubscriber(client, { connectTimeoutMs, commandTimeoutMs })
+    // The subscriber's connection backs off on its own schedule, not recorded as the command connection's outage.
+    const subscriber = nodeRedisSubscriber(
+      { duplicate: () => client.duplicate({ socket: { ...place, reconnectStrategy: (retries) => reconnectDelay(retries, env.random) } }) },
+      { connectTimeoutMs, commandTimeoutMs }
+    )
     const close = async (): Promise<void> => {
       await Promise.all([closeWithin(client, commandTimeoutMs), subscriber.close()])
     }
@@ -401,7 +417,22 @@ export const connectRedis =
         () => {
           clearTimeout(timer)
           connected = true
-          resolve(E.right({ driver: { ...nodeRedisDriver(client, { commandTimeoutMs, withdrawQueued: false }), subscribe: subscriber.subscribe }, close }))
+          const driver = sendersOf(client, { commandTimeoutMs, withdrawQueued: false })
+          // While the client is open but not ready, a command is answered from the outage, before node-redis sees it.
+          const down = (): E.Either<DriverError, never> | undefined => {
+            const error = client.isOpen && !client.isReady ? outage.downError() : undefined
+            return error === undefined ? undefined : E.left(driverError(error, false))
+          }
+          resolve(
+            E.right({
+              driver: {
+                send: (command) => () => Promise.resolve(down() ?? driver.send(command)()),
+                sendAndWait: (command, replicas, waitMs) => () => Promise.resolve(down() ?? driver.sendAndWait(command, replicas, waitMs)()),
+                subscribe: subscriber.subscribe
+              },
+              close
+            })
+          )
         },
         () => {
           clearTimeout(timer)

@@ -35,8 +35,12 @@ export * from '../src/redis/redisStore.js'
 export * from '../src/redis/scripts.js'
 export * from '../src/redis/slots.js'
 export * from './node-redis.js'
-export type { SendCommand, OptionRule } from './node-redis-common.js'
+export type { SendCommand, OptionRule, Outage } from './node-redis-common.js'
 export {
+  RECONNECT_MAX_MS,
+  RedisServerDownError,
+  reconnectDelay,
+  outageOf,
   isNotSent,
   sendWithin,
   replyOf,
@@ -78,6 +82,7 @@ export * from './node-redis-sentinel.js'
  */
 export class RedisLock extends RedisLockComponent {
   constructor(env?: Environment) {
-    super({ standalone: connectRedis, cluster: connectRedisCluster, sentinel: connectRedisSentinel }, env)
+    // The environment's randomness also jitters the reconnection of a single node's client.
+    super({ standalone: (options) => connectRedis(options, env), cluster: connectRedisCluster, sentinel: connectRedisSentinel }, env)
   }
 }

@@ -34,7 +34,8 @@ export interface Settings {
  */
 export const usage = `Usage: node dist/bench/run.js [options]
 
-  --quick                 short run (about 30 s): fewer iterations, shorter contention runs
+  --quick                 short run (about a minute): fewer iterations, shorter contention runs,
+                          one handoff round, shorter outages
   --cluster               Redis scale-out instead: leaselock on one node, on a local 6-node
                           cluster (keys on 3 masters, or all on 1) and with syncReplicas 1
                           (one node with a replica, and the cluster); writes bench-cluster.json
@@ -42,7 +43,8 @@ export const usage = `Usage: node dist/bench/run.js [options]
   --iterations N          latency: measured acquire+release pairs per library (default 10000, quick 500)
   --ops N                 throughput: acquire+release pairs per library (default 20000, quick 2000)
   --concurrency N         throughput: concurrent lockers on distinct keys (default 64)
-  --workers W             contention: worker processes fighting for one key (default 4)
+  --workers W             contention: worker processes fighting for one key (default 4; the
+                          handoff scenario against the raw ring always runs 4 and 8)
   --hold MS               contention: how long each worker holds the lock (default 2)
   --pause MS              contention: pause after each release (default 1)
   --duration MS           contention: length of each library's run (default 10000, quick 1500)

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { runMedians, runRatios } from './handoff.js'
 import type { Results } from './report.js'
 
 /**
@@ -174,7 +175,7 @@ export const svg = (title: string, panels: ReadonlyArray<Panel>): string => {
 const usFormat = (x: number): string => (x >= 100 ? `${Math.round(x)} µs` : `${x.toFixed(1)} µs`)
 
 /**
- * The chart of a run: latency p50/p99, throughput, and contention busy % with the 80% target.
+ * The chart of a run: latency p50/p99, throughput, contention busy % with the 80% target, the handoff against the ring floor, and calls to a dead server.
  *
  * @example
  * import { resultsChart } from './chart.js'
@@ -232,6 +233,47 @@ export const resultsChart = (r: Results): string => {
       max: 100,
       marker: { value: 80, label: 'target 80%' },
       format: (x) => `${x.toFixed(1)}%`
+    })
+  const handoff = r.handoff ?? []
+  if (handoff.length > 0)
+    panels.push({
+      title: `Handoff against its floor, the raw ring: hold ${r.settings.holdMs} ms, pause ${r.settings.pauseMs} ms, medians of the rounds (higher is better)`,
+      axis: 'busy %: share of the time someone waited during which the lock was held',
+      series: [
+        { name: 'leaselock redis', color: '#d9822b' },
+        { name: 'raw ring (floor)', color: '#999999' }
+      ],
+      rows: handoff.map((run) => {
+        const x = runRatios(run).median
+        const m = runMedians(run)
+        return {
+          label: `${run.workers} processes`,
+          values: [m.oursBusy * 100, m.floorBusy * 100],
+          note: `${Number.isFinite(x.busyXFloor) ? x.busyXFloor.toFixed(3) : '-'}x busy, ${Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor.toFixed(2) : '-'}x p99`
+        }
+      }),
+      max: 100,
+      format: (x) => `${x.toFixed(1)}%`
+    })
+  const dead = Object.entries(r.deadServer ?? {})
+  if (dead.length > 0)
+    panels.push({
+      title: 'A dead server: one call while it is up and while it is down (lower is better)',
+      axis: 'microseconds per tryAcquire, p50',
+      series: [
+        { name: 'server up', color: '#2c6fbb' },
+        { name: 'server down', color: '#c0392b' }
+      ],
+      rows: dead.map(([backend, o]) =>
+        o.ok
+          ? {
+              label: `leaselock ${backend}`,
+              values: [o.figures.upCallMs.p50 * 1000, o.figures.downCallMs.p50 * 1000],
+              note: `${o.figures.connectsPerSecond.toFixed(1)} connects/s, back in ${Math.round(o.figures.recoverMs)} ms`
+            }
+          : { label: `leaselock ${backend}`, values: [Number.NaN, Number.NaN] }
+      ),
+      format: usFormat
     })
   return svg(`leaselock benchmark — ${r.generatedAt.slice(0, 10)}${r.settings.quick ? ' (quick run)' : ''}`, panels)
 }

@@ -7,7 +7,7 @@
  */
 import { ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { ContentionFigures, WorkerRecord, contentionFigures } from './stats.js'
+import { ContentionFigures, HandoffProfile, WorkerRecord, contentionFigures, handoffProfile } from './stats.js'
 import type { Endpoints } from './servers.js'
 import type { Outcome, Progress } from './scenarios.js'
 
@@ -24,6 +24,9 @@ export interface WorkerSetup {
   readonly timeoutMs: number
   readonly holdMs: number
   readonly pauseMs: number
+  /** This worker's index among `workers` (the ring floor's seat). */
+  readonly index: number
+  readonly workers: number
 }
 
 /**
@@ -77,6 +80,8 @@ export interface ContentionOptions {
  */
 export interface ContentionResult extends ContentionFigures {
   readonly run: { readonly workers: number; readonly holdMs: number; readonly pauseMs: number; readonly durationMs: number }
+  /** Where the handoffs' time went, when the workers heard of them (leaselock on Redis, the ring). */
+  readonly profile?: HandoffProfile
 }
 
 const workerScript = (): string => {
@@ -132,8 +137,9 @@ const exited = (child: ChildProcess, ms: number): Promise<void> =>
 
 /**
  * Runs the contention scenario for one contestant. Workers connect and warm up
- * before the common start, stop starting attempts at the end of the window and
- * report every attempt; the figures cover the window only.
+ * before the common start (`beforeGo` runs once all are ready), stop starting
+ * attempts at the end of the window and report every attempt; the figures
+ * cover the window only.
  *
  * @example
  * import { contention } from './contention.js'
@@ -147,39 +153,45 @@ export const contention = async (
   contestant: string,
   endpoints: Endpoints,
   options: ContentionOptions,
-  progress: Progress
+  progress: Progress,
+  beforeGo: () => Promise<void> = async () => undefined
 ): Promise<Outcome<ContentionResult>> => {
-  const setup: WorkerSetup = {
+  const setup = (index: number): WorkerSetup => ({
     contestant,
     endpoints,
-    key: `${options.prefix}:contention:${contestant}`,
+    key: `${options.prefix}:contention:${contestant}:${options.workers}`,
     ttlMs: options.ttlMs,
     timeoutMs: options.timeoutMs,
     holdMs: options.holdMs,
-    pauseMs: options.pauseMs
-  }
+    pauseMs: options.pauseMs,
+    index,
+    workers: options.workers
+  })
   const children = Array.from({ length: options.workers }, () =>
     fork(workerScript(), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   )
   try {
     const ready = children.map((child) => expect(child, 'ready', 20_000))
-    for (const child of children) child.send({ type: 'setup', setup } satisfies ToWorker)
+    children.forEach((child, index) => child.send({ type: 'setup', setup: setup(index) } satisfies ToWorker))
     await Promise.all(ready)
+    await beforeGo()
     const startAt = sharedNow() + 100
     const endAt = startAt + options.durationMs
     const done = children.map((child) => expect(child, 'done', options.durationMs + options.timeoutMs + 20_000))
     for (const child of children) child.send({ type: 'go', startAt, endAt } satisfies ToWorker)
     const records = (await Promise.all(done)).map((m) => m.record)
     const figures = contentionFigures(records, [startAt, endAt])
+    const heard = records.some((r) => (r.notified ?? []).some(Number.isFinite))
     progress(
-      `  contention ${contestant}: busy ${(figures.busy * 100).toFixed(1)}%, wait p99 ${figures.waitMs.p99.toFixed(1)} ms, ` +
+      `  contention ${contestant} x${options.workers}: busy ${(figures.busy * 100).toFixed(1)}%, wait p99 ${figures.waitMs.p99.toFixed(1)} ms, ` +
         `${figures.acquisitions} acquisitions, ${figures.overlaps.count} overlaps`
     )
     return {
       ok: true,
       figures: {
         ...figures,
-        run: { workers: options.workers, holdMs: options.holdMs, pauseMs: options.pauseMs, durationMs: options.durationMs }
+        run: { workers: options.workers, holdMs: options.holdMs, pauseMs: options.pauseMs, durationMs: options.durationMs },
+        ...(heard ? { profile: handoffProfile(records, [startAt, endAt]) } : {})
       }
     }
   } catch (e) {

@@ -8,6 +8,7 @@
  */
 import { Backend, Kind, Locker } from './locker.js'
 import { rawIoredis, rawMemjs, rawNodeRedis } from './floors.js'
+import { Seat, rawRing } from './ring.js'
 import { mutexPeer, redlockPeer, redlockQuorumPeer } from './peers.js'
 import { oursIoredis, oursMemcached, oursMemory, oursQuorum, oursRedis, oursRedisCluster, oursRedisSynced } from './ours.js'
 import type { Endpoints } from './servers.js'
@@ -30,7 +31,10 @@ export interface Contestant {
   readonly contends: boolean
   /** Whether it runs on the three independent quorum servers rather than the single Redis. */
   readonly quorum?: boolean
-  readonly open: (endpoints: Endpoints) => Promise<Locker>
+  /** Measured only in the handoff scenario, as the floor of contention (the raw ring): not a lock for one process. */
+  readonly handoffOnly?: boolean
+  /** Connects; a contention worker also says where it sits among the processes (`seat`). */
+  readonly open: (endpoints: Endpoints, seat?: Seat) => Promise<Locker>
 }
 
 const need = <A>(what: string, value: A | undefined): A => {
@@ -75,6 +79,16 @@ export const contestants: ReadonlyArray<Contestant> = [
     client: 'node-redis',
     contends: false,
     open: (e) => rawNodeRedis(need('Redis', e.redisUrl))
+  },
+  {
+    id: 'raw-ring',
+    label: 'raw handoff ring',
+    kind: 'floor',
+    backend: 'redis',
+    client: 'node-redis',
+    contends: false,
+    handoffOnly: true,
+    open: (e, seat) => rawRing(need('Redis', e.redisUrl), need('A seat in the ring', seat))
   },
   {
     id: 'raw-ioredis',

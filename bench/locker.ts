@@ -24,6 +24,12 @@ export interface Locker {
    * not obtained (held by someone else, or the library gave up).
    */
   readonly acquire: (key: string, ttlMs: number, timeoutMs: number) => Promise<Release | undefined>
+  /**
+   * Stops taking part in a contention run: hands on whatever it keeps in
+   * reserve for this process (the ring floor's turn). Lockers that keep
+   * nothing have none.
+   */
+  readonly leave?: () => Promise<void>
   /** Closes the clients this locker opened. */
   readonly close: () => Promise<void>
 }

@@ -6,6 +6,8 @@
  */
 import type { Settings } from './args.js'
 import type { ContentionResult } from './contention.js'
+import { HANDOFF_TARGETS, HandoffRound, HandoffRun, ServerWork, handoffMet, runMedians, runRatios } from './handoff.js'
+import type { OutageFigures } from './deadServer.js'
 import type { Backend, Kind } from './locker.js'
 import { quorumTable } from './quorumReport.js'
 import type { LatencyFigures, Outcome, ThroughputFigures } from './scenarios.js'
@@ -53,6 +55,10 @@ export interface Results {
   readonly latency: Readonly<Record<string, Outcome<LatencyFigures>>>
   readonly throughput: Readonly<Record<string, Outcome<ThroughputFigures>>>
   readonly contention: Readonly<Record<string, Outcome<ContentionResult>>>
+  /** Ours against the raw handoff ring, per process count (absent in runs before it existed). */
+  readonly handoff?: ReadonlyArray<HandoffRun>
+  /** Each backend killed and restarted, by backend (absent in runs before it existed). */
+  readonly deadServer?: Readonly<Record<string, Outcome<OutageFigures>>>
   readonly definitions: Readonly<Record<string, string>>
 }
 
@@ -84,7 +90,20 @@ export const definitions = {
   overlaps: 'Overlaps: critical sections of different workers that intersect on the machine\'s shared monotonic clock (process.hrtime); must be 0.',
   quorum:
     'Quorum: three more redis-server processes, used by leaselock\'s quorumStore (node-redis, redisNode) and node-redlock 5 (ioredis) alike; ' +
-    'x 1 server = mean latency over leaselock on the single Redis; fencing off skips the two counter round trips.'
+    'x 1 server = mean latency over leaselock on the single Redis; fencing off skips the two counter round trips.',
+  deadServer:
+    'Dead server: leaselock on a Redis node and on a Memcached server of their own, each killed (SIGKILL) and restarted on the same ' +
+    'port. Calls are tryAcquire, one at a time with 1 ms between; while down = during the outage; from backoff = answered with the ' +
+    "driver's server-down cause (no socket); connects/s = TCP connections this process started to that port per second of outage; " +
+    'back after = from the restarted server answering PING until the lock is taken again.',
+  handoff:
+    'Handoff floor: the raw handoff ring (node-redis, no leaselock code): the key names the process whose turn it is, and the ' +
+    "holder's one script checks it, sets it to the next process and PUBLISHes to that process's channel. It runs as the contention " +
+    'scenario does (same processes, hold and pause), back to back with leaselock on Redis, with 4 and 8 processes; x floor = our busy % ' +
+    'or wait p99 divided by the ring\'s. Profile: a handoff is an acquisition whose taker was waiting when the previous holder called ' +
+    'release; idle = release call to the next acquire resolving; release = the old holder\'s release round trip; to notice = release call ' +
+    'to the next holder hearing of it (leaselock\'s leaselock:handoff event, the ring\'s turn message); notice to acquired = from then to ' +
+    'its acquire resolving; server counters are reset at the common start and read after the run.'
 } as const
 
 const ok = <A>(o: Outcome<A> | undefined): A | undefined => (o !== undefined && o.ok ? o.figures : undefined)
@@ -151,10 +170,15 @@ const OURS_REDIS = 'leaselock-redis'
 const OURS_MEMCACHED = 'leaselock-memcached'
 const OURS_IOREDIS = 'leaselock-ioredis'
 
+/** Issue 13's bound on connection attempts to a dead server (memjs made 7,500-10,500 a second before it backed off). */
+const DEAD_CONNECTS_PER_SECOND = 10
+/** A call to a dead server answered from the driver's state: no wait, no connection (a round trip on loopback takes about 0.1 ms). */
+const DEAD_CALL_P99_MS = 1
+
 const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : '-')
 
 /**
- * The targets of issues 5, 7 and 15, checked against a run.
+ * The targets of issues 5, 7, 13 and 15, checked against a run.
  *
  * @example
  * import { targets } from './report.js'
@@ -163,7 +187,7 @@ const fx = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(di
  *
  * @since 0.1.0
  */
-export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention'>): ReadonlyArray<Target> => {
+export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention' | 'handoff' | 'deadServer'>): ReadonlyArray<Target> => {
   const floorTarget = (id: string, floor: string, name: string): Target => {
     const p50 = latencyRatio(r.latency, id, floor, 'p50')
     const mean = latencyRatio(r.latency, id, floor, 'mean')
@@ -198,6 +222,46 @@ export const targets = (r: Pick<Results, 'latency' | 'throughput' | 'contention'
       measured: c === undefined ? '-' : `${c.shares.counts.join('/')} (max dev ${fx(c.shares.maxDeviation * 100, 1)}%)`,
       met: c === undefined ? null : c.shares.maxDeviation <= 0.1
     },
+    ...(r.handoff ?? []).flatMap((run): ReadonlyArray<Target> => {
+      const x = runRatios(run).median
+      return [
+        {
+          name: `Handoff, ${run.workers} processes: busy vs the ring floor`,
+          goal: `>= ${fx(HANDOFF_TARGETS.busyXFloor)}x floor (median of ${run.rounds.length} rounds)`,
+          measured: `${fx(x.busyXFloor, 3)}x`,
+          met: Number.isFinite(x.busyXFloor) ? x.busyXFloor >= HANDOFF_TARGETS.busyXFloor : null
+        },
+        {
+          name: `Handoff, ${run.workers} processes: wait p99 vs the ring floor`,
+          goal: `<= ${fx(HANDOFF_TARGETS.waitP99XFloor)}x floor (median of ${run.rounds.length} rounds)`,
+          measured: `${fx(x.waitP99XFloor, 3)}x`,
+          met: Number.isFinite(x.waitP99XFloor) ? x.waitP99XFloor <= HANDOFF_TARGETS.waitP99XFloor : null
+        }
+      ]
+    }),
+    ...Object.entries(r.deadServer ?? {}).flatMap(([backend, o]): ReadonlyArray<Target> => {
+      const f = ok(o)
+      return [
+        {
+          name: `Dead ${backend}: connection attempts`,
+          goal: `<= ${DEAD_CONNECTS_PER_SECOND} per second`,
+          measured: f === undefined ? '-' : `${fx(f.connectsPerSecond, 1)}/s`,
+          met: f === undefined ? null : f.connectsPerSecond <= DEAD_CONNECTS_PER_SECOND
+        },
+        {
+          name: `Dead ${backend}: a call while down`,
+          goal: `answered at once: p99 <= ${DEAD_CALL_P99_MS} ms`,
+          measured: f === undefined ? '-' : `p99 ${fx(f.downCallMs.p99, 3)} ms (p50 ${fx(f.downP50XUp)}x a call while up)`,
+          met: f === undefined ? null : f.downCallMs.p99 <= DEAD_CALL_P99_MS
+        },
+        {
+          name: `Dead ${backend}: recovery`,
+          goal: 'within one backoff step',
+          measured: f === undefined ? '-' : `${int(f.recoverMs)} ms (step ${int(f.backoffCapMs)} ms)`,
+          met: f === undefined ? null : f.recoverMs <= f.backoffCapMs
+        }
+      ]
+    }),
     {
       name: 'Overlaps, every contestant',
       goal: '0',
@@ -231,13 +295,142 @@ const us = (ms: number | undefined): string =>
 const int = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : String(Math.round(x)))
 const xr = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '')
 
+/**
+ * The handoff table: per process count, the ring's and our busy % and wait
+ * p99 (medians over the rounds), our ratios to the ring's (the median of the
+ * rounds', with the lowest and highest) and whether both goals are met.
+ *
+ * @example
+ * import { handoffTable } from './report.js'
+ * assert.strictEqual(handoffTable([]), undefined)
+ *
+ * @since 0.3.0
+ */
+export const handoffTable = (runs: ReadonlyArray<HandoffRun>): string | undefined => {
+  if (runs.length === 0) return undefined
+  // Three decimals: a ratio of 0.949 must not read as the 0.95 it misses.
+  const range = (lo: number, hi: number): string => (Number.isFinite(lo) && Number.isFinite(hi) ? `${fx(lo, 3)}-${fx(hi, 3)}` : '-')
+  const x3 = (x: number): string => (Number.isFinite(x) ? `${fx(x, 3)}x` : '')
+  return table(
+    ['processes', 'rounds', 'ring busy %', 'ours busy %', 'busy x floor', 'rounds', 'ring wait p99 ms', 'ours p99 ms', 'p99 x floor', 'rounds', 'goals'],
+    runs.map((run) => {
+      const m = runMedians(run)
+      const { median, lowest, highest } = runRatios(run)
+      const met = handoffMet(median)
+      const failed = run.rounds.flatMap((r) => [r.ours, r.floor]).filter((o) => !o.ok).length
+      return [
+        String(run.workers), `${run.rounds.length}${failed > 0 ? ` (${failed} failed)` : ''}`,
+        fx(m.floorBusy * 100, 1), fx(m.oursBusy * 100, 1), x3(median.busyXFloor), range(lowest.busyXFloor, highest.busyXFloor),
+        fx(m.floorP99, 1), fx(m.oursP99, 1), x3(median.waitP99XFloor), range(lowest.waitP99XFloor, highest.waitP99XFloor),
+        met === null ? 'not measured' : met ? 'met' : 'MISSED'
+      ]
+    }),
+    1
+  )
+}
+
+/**
+ * The dead-server table: per backend, calls while up and while down, the
+ * share answered from the backoff, connection attempts per second and the
+ * time to recover.
+ *
+ * @example
+ * import { deadServerTable } from './report.js'
+ * assert.strictEqual(deadServerTable({}), undefined)
+ *
+ * @since 0.3.0
+ */
+export const deadServerTable = (dead: Readonly<Record<string, Outcome<OutageFigures>>>): string | undefined => {
+  const rows = Object.entries(dead)
+  if (rows.length === 0) return undefined
+  return table(
+    ['backend', 'up p50 us', 'down p50 us', 'down p99 us', 'down x up', 'from backoff %', 'connects/s', 'back after ms', 'step ms', ''],
+    rows.map(([backend, o]) => {
+      const f = ok(o)
+      return [
+        backend, us(f?.upCallMs.p50), us(f?.downCallMs.p50), us(f?.downCallMs.p99), f === undefined ? '-' : xr(f.downP50XUp),
+        f === undefined ? '-' : fx(f.answeredDownShare * 100, 1), f === undefined ? '-' : fx(f.connectsPerSecond, 1),
+        int(f?.recoverMs), int(f?.backoffCapMs), o.ok ? '' : `failed: ${o.error}`
+      ]
+    }),
+    1
+  )
+}
+
+const deadServerSection = (r: Results): ReadonlyArray<string> => {
+  const dead = deadServerTable(r.deadServer ?? {})
+  const outage = Object.values(r.deadServer ?? {}).find((o) => o.ok)
+  return dead === undefined
+    ? []
+    : [`8. A dead server (killed${outage?.ok === true ? ` for ${outage.figures.outageMs} ms` : ''}, then restarted on the same port)`, dead, '']
+}
+
+/**
+ * Where a handoff's time goes, for the ring and ours at each process count (their first round):
+ * the lock's idle time, the old holder's release round trip, the time until
+ * the next holder hears of it and from then until its acquire resolves (p50 /
+ * mean, ms), and the Redis scripts per acquisition with their server time.
+ *
+ * @example
+ * import { handoffProfileTable } from './report.js'
+ * assert.strictEqual(handoffProfileTable([]), undefined)
+ *
+ * @since 0.3.0
+ */
+export const handoffProfileTable = (runs: ReadonlyArray<HandoffRun>): string | undefined => {
+  const rows = runs.flatMap((run) => {
+    const first = run.rounds[0]
+    const sides: ReadonlyArray<readonly [string, HandoffRound['ours'], ServerWork | undefined]> =
+      first === undefined
+        ? []
+        : [
+            ['ring', first.floor, first.floorServer],
+            ['ours', first.ours, first.oursServer]
+          ]
+    return sides.flatMap(([who, o, server]) => {
+      const p = o.ok ? o.figures.profile : undefined
+      if (p === undefined) return []
+      const acquisitions = o.ok ? o.figures.acquisitions : Number.NaN
+      const both = (x: { readonly p50: number; readonly mean: number }): string => `${fx(x.p50, 3)} / ${fx(x.mean, 3)}`
+      return [
+        [
+          `${who} x${run.workers}`, String(p.handoffs), both(p.idleMs), both(p.releaseMs), both(p.toNoticeMs), both(p.noticeToAcquiredMs),
+          server === undefined ? '-' : fx(server.scripts / acquisitions, 1),
+          server === undefined ? '-' : fx(server.commands / acquisitions, 1),
+          server === undefined ? '-' : int(server.scriptUsec / acquisitions)
+        ]
+      ]
+    })
+  })
+  if (rows.length === 0) return undefined
+  return table(
+    ['run', 'handoffs', 'idle ms', 'release ms', 'to notice ms', 'notice to acquired ms', 'scripts/acq', 'commands/acq', 'script us/acq'],
+    rows,
+    1
+  )
+}
+
+const handoffSection = (r: Results): ReadonlyArray<string> => {
+  const handoff = handoffTable(r.handoff ?? [])
+  const profile = handoffProfileTable(r.handoff ?? [])
+  const s = r.settings
+  return handoff === undefined
+    ? []
+    : [
+        `7. Handoff against its floor, the raw ring (one key, hold ${s.holdMs} ms, pause ${s.pauseMs} ms, ${s.durationMs} ms each; goals busy >= 0.95x, wait p99 <= 1.5x)`,
+        handoff,
+        '',
+        ...(profile === undefined ? [] : ['Where a handoff\'s time goes, first round (p50 / mean; scripts and commands the Redis server ran per acquisition in the window)', profile, ''])
+      ]
+}
+
 const quorumSection = (r: Results): ReadonlyArray<string> => {
   const quorum = quorumTable(r)
   return quorum === undefined ? [] : ['6. Quorum leases over 3 independent Redis servers (same servers for ours and node-redlock; * = leaselock)', quorum, '']
 }
 
 /**
- * The tables printed on stdout: latency, throughput, contention, quorum, targets, then the definitions.
+ * The tables printed on stdout: latency, throughput, contention, quorum, handoff against the ring floor, dead servers, targets, then the definitions.
  *
  * @example
  * import { render } from './report.js'
@@ -323,6 +516,8 @@ export const render = (r: Results): string => {
     contenders.length === 0 ? '(no backend shared between processes in this run)' : contention,
     '',
     ...quorumSection(r),
+    ...handoffSection(r),
+    ...deadServerSection(r),
     'Targets',
     checks,
     '',

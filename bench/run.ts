@@ -15,6 +15,8 @@ import { randomToken } from '../src/Environment.js'
 import { Settings, parseSettings, usage } from './args.js'
 import { resultsChart } from './chart.js'
 import { ContentionResult, contention } from './contention.js'
+import { HANDOFF_WORKERS, handoff } from './handoff.js'
+import { deadServers } from './deadServer.js'
 import { Contestant, available } from './contestants.js'
 import { quorumSummary } from './quorumReport.js'
 import { Results, definitions, ratios, render, targets } from './report.js'
@@ -82,7 +84,7 @@ const bench = async (settings: Settings): Promise<Results> => {
   if (alone) progress('  no Redis and no Memcached in this run: measuring the memory store alone')
   const prefix = `leaselock-bench:${randomToken()}`
   const candidates = available(settings.backends, servers)
-  const entrants = await open(candidates, servers)
+  const entrants = await open(candidates.filter((c) => c.handoffOnly !== true), servers)
   try {
     progress(`[${elapsed()}] latency: ${settings.iterations} sequential pairs per library, ${entrants.length} libraries`)
     const lat = await latency(
@@ -116,6 +118,24 @@ const bench = async (settings: Settings): Promise<Results> => {
         progress
       )
     }
+    const ring = candidates.some((c) => c.id === 'raw-ring')
+    if (ring) progress(`[${elapsed()}] handoff: ours and the raw ring, ${HANDOFF_WORKERS.join(' and ')} processes × ${settings.durationMs} ms, ${settings.quick ? 1 : 3} round(s)`)
+    const handoffRuns = ring
+      ? await handoff(
+          servers,
+          { holdMs: settings.holdMs, pauseMs: settings.pauseMs, durationMs: settings.durationMs, ttlMs: 5_000, timeoutMs: 10_000, prefix },
+          HANDOFF_WORKERS,
+          settings.quick ? 1 : 3,
+          progress
+        )
+      : []
+    // Servers of their own, killed and restarted: only when this run starts its own servers at all.
+    const killable = (['redis', 'memcached'] as const).filter((b) =>
+      b === 'redis' ? servers.redisUrl !== undefined && process.env.REDIS_URL === undefined : servers.memcachedServers !== undefined && process.env.MEMCACHED_SERVERS === undefined
+    )
+    const outageMs = settings.quick ? 1_500 : 5_000
+    if (killable.length > 0) progress(`[${elapsed()}] dead server: ${killable.join(' and ')} killed for ${outageMs} ms each, then restarted`)
+    const dead = await deadServers(killable, { outageMs, upCalls: settings.quick ? 200 : 1_000 }, progress)
     progress(`[${elapsed()}] done`)
     return {
       generatedAt: new Date().toISOString(),
@@ -131,6 +151,8 @@ const bench = async (settings: Settings): Promise<Results> => {
       latency: lat,
       throughput: tp,
       contention: cont,
+      handoff: handoffRuns,
+      deadServer: dead,
       definitions
     }
   } finally {

@@ -276,6 +276,10 @@ export interface WorkerRecord {
   readonly acquisitions: ReadonlyArray<readonly [attemptAt: number, acquiredAt: number, releasedAt: number]>
   /** `[attemptAt, gaveUpAt]` for each attempt that ended without the lock (its library's timeout or retry limit). */
   readonly failures: ReadonlyArray<readonly [attemptAt: number, gaveUpAt: number]>
+  /** For each acquisition (same index), when its release call resolved. */
+  readonly releaseDone?: ReadonlyArray<number>
+  /** For each acquisition (same index), when the client heard the key was handed to it (`NaN`: it was not). */
+  readonly notified?: ReadonlyArray<number>
 }
 
 /**
@@ -328,5 +332,74 @@ export const contentionFigures = (workers: ReadonlyArray<WorkerRecord>, window: 
     holdMs: summarize(held.map(([s, e]) => e - s)),
     shares: shares(workers.map((w) => w.acquisitions.length)),
     overlaps: overlaps(held)
+  }
+}
+
+/**
+ * Where the time of a handoff goes, from every worker's timestamps on the
+ * shared clock. A handoff is an acquisition whose taker was already waiting
+ * when the previous holder called release.
+ *
+ * @since 0.3.0
+ */
+export interface HandoffProfile {
+  readonly handoffs: number
+  /** From the release call to the next holder's acquire resolving: the lock's idle time. */
+  readonly idleMs: Summary
+  /** From the release call to the release resolving, in the old holder. */
+  readonly releaseMs: Summary
+  /** From the release call to the next holder hearing it was handed the key (leaselock's handoff event, the ring's turn message). */
+  readonly toNoticeMs: Summary
+  /** From hearing it to its acquire resolving, in the next holder. */
+  readonly noticeToAcquiredMs: Summary
+}
+
+/**
+ * The profile of the handoffs that end inside `window`.
+ *
+ * @example
+ * import { handoffProfile } from './stats.js'
+ * const p = handoffProfile([
+ *   { acquisitions: [[0, 0, 2]], failures: [], releaseDone: [2.3], notified: [Number.NaN] },
+ *   { acquisitions: [[1, 2.5, 4.5]], failures: [], releaseDone: [4.8], notified: [2.4] }
+ * ], [0, 10])
+ * assert.strictEqual(p.handoffs, 1)
+ * assert.strictEqual(p.idleMs.p50, 0.5)
+ * assert.ok(Math.abs(p.toNoticeMs.p50 - 0.4) < 1e-9)
+ *
+ * @since 0.3.0
+ */
+export const handoffProfile = (records: ReadonlyArray<WorkerRecord>, window: Interval): HandoffProfile => {
+  const all = records
+    .flatMap((r) =>
+      r.acquisitions.map(([attemptAt, acquiredAt, releasedAt], i) => ({
+        attemptAt,
+        acquiredAt,
+        releasedAt,
+        releaseDone: r.releaseDone?.[i] ?? Number.NaN,
+        notified: r.notified?.[i] ?? Number.NaN
+      }))
+    )
+    .sort((a, b) => a.acquiredAt - b.acquiredAt)
+  const idle: number[] = []
+  const release: number[] = []
+  const toNotice: number[] = []
+  const noticeToAcquired: number[] = []
+  all.forEach((cur, i) => {
+    const prev = all[i - 1]
+    if (prev === undefined || cur.acquiredAt < window[0] || cur.acquiredAt > window[1] || cur.attemptAt > prev.releasedAt) return
+    idle.push(cur.acquiredAt - prev.releasedAt)
+    if (Number.isFinite(prev.releaseDone)) release.push(prev.releaseDone - prev.releasedAt)
+    if (Number.isFinite(cur.notified) && cur.notified >= prev.releasedAt) {
+      toNotice.push(cur.notified - prev.releasedAt)
+      noticeToAcquired.push(cur.acquiredAt - cur.notified)
+    }
+  })
+  return {
+    handoffs: idle.length,
+    idleMs: summarize(idle),
+    releaseMs: summarize(release),
+    toNoticeMs: summarize(toNotice),
+    noticeToAcquiredMs: summarize(noticeToAcquired)
   }
 }

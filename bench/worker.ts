@@ -6,10 +6,12 @@
  *
  * @since 0.1.0
  */
+import { subscribe } from 'node:diagnostics_channel'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { contestant } from './contestants.js'
 import { FromWorker, ToWorker, WorkerSetup, sharedNow } from './contention.js'
 import type { Locker } from './locker.js'
+import { TURN_CHANNEL } from './ring.js'
 
 const send = (message: FromWorker): Promise<void> =>
   new Promise((resolve) => {
@@ -34,7 +36,7 @@ const fail = async (e: unknown): Promise<void> => {
 
 const prepare = async (s: WorkerSetup): Promise<void> => {
   setup = s
-  locker = await contestant(s.contestant).open(s.endpoints)
+  locker = await contestant(s.contestant).open(s.endpoints, { index: s.index, of: s.workers, key: s.key })
   const warmKey = `${s.key}:warm:${process.pid}`
   for (let i = 0; i < 20; i++) {
     const release = await locker.acquire(warmKey, s.ttlMs, s.timeoutMs)
@@ -44,14 +46,26 @@ const prepare = async (s: WorkerSetup): Promise<void> => {
   await send({ type: 'ready' })
 }
 
+/** When this process last heard it was handed the key: leaselock's handoff event, or the ring's turn message. */
+let noticedAt = Number.NaN
+const notice = (): void => {
+  noticedAt = sharedNow()
+}
+subscribe('leaselock:handoff', notice)
+subscribe(TURN_CHANNEL, notice)
+
 const run = async (s: WorkerSetup, l: Locker, startAt: number, endAt: number): Promise<void> => {
   const acquisitions: Array<[number, number, number]> = []
   const failures: Array<[number, number]> = []
+  const releaseDone: Array<number> = []
+  const notified: Array<number> = []
   await sleep(Math.max(0, startAt - sharedNow()))
   while (sharedNow() < endAt) {
     const attemptAt = sharedNow()
     const release = await l.acquire(s.key, s.ttlMs, s.timeoutMs)
     const acquiredAt = sharedNow()
+    const heard = noticedAt >= attemptAt ? noticedAt : Number.NaN
+    noticedAt = Number.NaN
     if (release === undefined) {
       failures.push([attemptAt, acquiredAt])
       continue
@@ -60,9 +74,12 @@ const run = async (s: WorkerSetup, l: Locker, startAt: number, endAt: number): P
     const releasedAt = sharedNow()
     await release()
     acquisitions.push([attemptAt, acquiredAt, releasedAt])
+    releaseDone.push(sharedNow())
+    notified.push(heard)
     if (s.pauseMs > 0) await sleep(s.pauseMs)
   }
-  await send({ type: 'done', record: { acquisitions, failures } })
+  await l.leave?.()
+  await send({ type: 'done', record: { acquisitions, failures, releaseDone, notified } })
   await finish(0)
 }
 
