@@ -1,9 +1,9 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseSettings } from '../bench/args.js'
 import { resultsChart } from '../bench/chart.js'
 import { OutageSample, outageFigures } from '../bench/deadServer.js'
-import { Results, deadServerTable, definitions, render, targets } from '../bench/report.js'
+import { Results, deadServerTable, render, targets } from '../bench/report.js'
+import { emptyResults } from './support/benchResults.js'
 
 const S = suite('bench: a dead server')
 
@@ -30,19 +30,7 @@ S('outageFigures: summaries, the down/up ratio, the share answered from the back
   assert.ok(Number.isNaN(none.answeredDownShare) && Number.isNaN(none.connectsPerSecond) && Number.isNaN(none.recoverXBackoffCap))
 })
 
-const results = (deadServer: Results['deadServer']): Results => ({
-  generatedAt: '2026-01-02T03:04:05.000Z',
-  settings: parseSettings([]) as Exclude<ReturnType<typeof parseSettings>, 'help'>,
-  machine: { cores: 2 },
-  servers: { notes: [], versions: {} },
-  libraries: {},
-  contestants: [],
-  latency: {},
-  throughput: {},
-  contention: {},
-  ...(deadServer === undefined ? {} : { deadServer }),
-  definitions
-})
+const results = (deadServer: Results['deadServer']): Results => emptyResults(deadServer === undefined ? {} : { deadServer })
 
 S('targets: connection attempts, a call while down, recovery within one step; met, missed and not measured', () => {
   const t = targets(

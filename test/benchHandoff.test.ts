@@ -1,12 +1,12 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseSettings } from '../bench/args.js'
 import { resultsChart } from '../bench/chart.js'
 import type { ContentionResult } from '../bench/contention.js'
 import { HandoffRound, HandoffRun, handoffMet, handoffRatios, median, runMedians, runRatios, serverWork } from '../bench/handoff.js'
-import { Results, definitions, handoffProfileTable, handoffTable, render, targets } from '../bench/report.js'
+import { Results, handoffProfileTable, handoffTable, render, targets } from '../bench/report.js'
 import { contentionFigures, handoffProfile } from '../bench/stats.js'
 import type { Outcome } from '../bench/scenarios.js'
+import { emptyResults } from './support/benchResults.js'
 
 const S = suite('bench: handoff against the ring floor')
 
@@ -65,19 +65,7 @@ S('handoffMet: both goals, at their bounds; null when not measured', () => {
   assert.is(handoffMet({ busyXFloor: 1, waitP99XFloor: Number.NaN }), null)
 })
 
-const results = (handoff: ReadonlyArray<HandoffRun>): Results => ({
-  generatedAt: '2026-01-02T03:04:05.000Z',
-  settings: parseSettings([]) as Exclude<ReturnType<typeof parseSettings>, 'help'>,
-  machine: { cores: 2 },
-  servers: { notes: [], versions: {} },
-  libraries: {},
-  contestants: [],
-  latency: {},
-  throughput: {},
-  contention: {},
-  handoff,
-  definitions
-})
+const results = (handoff: ReadonlyArray<HandoffRun>): Results => emptyResults({ handoff })
 
 S('targets: one busy and one p99 target per process count, met or missed', () => {
   const t = targets(results([run(4, 0.5, 0.5), run(8, 2, 0.5)]))

@@ -1,10 +1,10 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseSettings } from '../bench/args.js'
 import { available } from '../bench/contestants.js'
 import { quorumSummary, quorumTable } from '../bench/quorumReport.js'
-import { Results, definitions, render } from '../bench/report.js'
+import { Results, render } from '../bench/report.js'
 import { summarize } from '../bench/stats.js'
+import { emptyResults } from './support/benchResults.js'
 
 const latency = (ms: number) => {
   const s = summarize([ms, ms, ms])
@@ -15,29 +15,24 @@ const throughput = (opsPerSec: number) => ({
   figures: { concurrency: 64, ops: 100, elapsedMs: 1, opsPerSec, latencyMs: summarize([1]) }
 })
 
-const results = (over: Partial<Results> = {}): Results => ({
-  generatedAt: '2026-01-02T03:04:05.000Z',
-  settings: parseSettings([]) as Exclude<ReturnType<typeof parseSettings>, 'help'>,
-  machine: { cores: 2 },
-  servers: { notes: [], versions: {} },
-  libraries: {},
-  contestants: [
-    { id: 'leaselock-redis', label: 'leaselock redis', kind: 'ours', backend: 'redis', client: 'node-redis', floor: 'raw-node-redis' },
-    { id: 'leaselock-quorum', label: 'leaselock quorum x3', kind: 'ours', backend: 'redis', client: 'node-redis' },
-    { id: 'leaselock-quorum-nofence', label: 'leaselock quorum x3, fencing off', kind: 'ours', backend: 'redis', client: 'node-redis' },
-    { id: 'redlock-quorum', label: 'redlock 5 x3', kind: 'peer', backend: 'redis', client: 'ioredis' }
-  ],
-  latency: {
-    'leaselock-redis': latency(0.1),
-    'leaselock-quorum': latency(0.4),
-    'leaselock-quorum-nofence': latency(0.2),
-    'redlock-quorum': latency(0.25)
-  },
-  throughput: { 'leaselock-quorum': throughput(2000), 'redlock-quorum': throughput(3000) },
-  contention: {},
-  definitions,
-  ...over
-})
+const results = (over: Partial<Results> = {}): Results =>
+  emptyResults({
+    contestants: [
+      { id: 'leaselock-redis', label: 'leaselock redis', kind: 'ours', backend: 'redis', client: 'node-redis', floor: 'raw-node-redis' },
+      { id: 'leaselock-quorum', label: 'leaselock quorum x3', kind: 'ours', backend: 'redis', client: 'node-redis' },
+      { id: 'leaselock-quorum-nofence', label: 'leaselock quorum x3, fencing off', kind: 'ours', backend: 'redis', client: 'node-redis' },
+      { id: 'redlock-quorum', label: 'redlock 5 x3', kind: 'peer', backend: 'redis', client: 'ioredis' }
+    ],
+    latency: {
+      'leaselock-redis': latency(0.1),
+      'leaselock-quorum': latency(0.4),
+      'leaselock-quorum-nofence': latency(0.2),
+      'redlock-quorum': latency(0.25)
+    },
+    throughput: { 'leaselock-quorum': throughput(2000), 'redlock-quorum': throughput(3000) },
+    contention: {},
+    ...over
+  })
 
 test('quorum summary: the price of the quorum, of fencing, and ours against node-redlock on the same servers', () => {
   const s = quorumSummary(results())

@@ -3,9 +3,10 @@ import * as assert from 'uvu/assert'
 import { parseSettings } from '../bench/args.js'
 import { niceStep, resultsChart } from '../bench/chart.js'
 import type { ContentionResult } from '../bench/contention.js'
-import { Results, definitions, ratios, render, table, targets } from '../bench/report.js'
+import { Results, ratios, render, table, targets } from '../bench/report.js'
 import type { LatencyFigures } from '../bench/scenarios.js'
 import { contentionFigures, summarize } from '../bench/stats.js'
+import { emptyResults } from './support/benchResults.js'
 
 const S = suite('bench report')
 
@@ -26,27 +27,24 @@ const contended = (counts: number[], overlapping: boolean): { ok: true; figures:
   return { ok: true, figures: { ...contentionFigures(records, [0, 100 * Math.max(...counts)]), run: { workers: counts.length, holdMs: 2, pauseMs: 1, durationMs: 1000 } } }
 }
 
-const results = (over: Partial<Results> = {}): Results => ({
-  generatedAt: '2026-01-02T03:04:05.000Z',
-  settings: parseSettings([]) as Exclude<ReturnType<typeof parseSettings>, 'help'>,
-  machine: { cores: 2 },
-  servers: { notes: ['redis: own'], versions: {} },
-  libraries: { redis: '6' },
-  contestants: [
-    { id: 'leaselock-redis', label: 'leaselock redis', kind: 'ours', backend: 'redis', client: 'node-redis', floor: 'raw-node-redis' },
-    { id: 'raw-node-redis', label: 'raw node-redis', kind: 'floor', backend: 'redis', client: 'node-redis' },
-    { id: 'redlock', label: 'redlock <5>', kind: 'peer', backend: 'redis', client: 'ioredis', floor: 'raw-ioredis' }
-  ],
-  latency: {
-    'leaselock-redis': latencyOf([0.105, 0.105, 0.105]),
-    'raw-node-redis': latencyOf([0.1, 0.1, 0.1]),
-    redlock: { ok: false, error: 'boom' }
-  },
-  throughput: {},
-  contention: { 'leaselock-redis': contended([10, 10, 10, 10], false), redlock: contended([5, 15], false) },
-  definitions,
-  ...over
-})
+const results = (over: Partial<Results> = {}): Results =>
+  emptyResults({
+    servers: { notes: ['redis: own'], versions: {} },
+    libraries: { redis: '6' },
+    contestants: [
+      { id: 'leaselock-redis', label: 'leaselock redis', kind: 'ours', backend: 'redis', client: 'node-redis', floor: 'raw-node-redis' },
+      { id: 'raw-node-redis', label: 'raw node-redis', kind: 'floor', backend: 'redis', client: 'node-redis' },
+      { id: 'redlock', label: 'redlock <5>', kind: 'peer', backend: 'redis', client: 'ioredis', floor: 'raw-ioredis' }
+    ],
+    latency: {
+      'leaselock-redis': latencyOf([0.105, 0.105, 0.105]),
+      'raw-node-redis': latencyOf([0.1, 0.1, 0.1]),
+      redlock: { ok: false, error: 'boom' }
+    },
+    throughput: {},
+    contention: { 'leaselock-redis': contended([10, 10, 10, 10], false), redlock: contended([5, 15], false) },
+    ...over
+  })
 
 S('parseSettings: defaults, --quick, backend subsets in a fixed order', () => {
   const full = parseSettings([])

@@ -7,7 +7,6 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
-import { Socket } from 'node:net'
 import { Client } from 'memjs'
 import { SERVER_BACKOFF_MAX_MS, ServerDownError, memjsDriver } from '../adapters/memjs.js'
 import { makeLock } from '../src/Lock.js'
@@ -15,24 +14,10 @@ import { memcachedStore } from '../src/memcached/memcachedStore.js'
 import { freePort } from './support/freePort.js'
 import { MemcachedServer, startMemcached } from './support/memcachedServer.js'
 import { sleep } from './support/expect.js'
+import { connectsDuring } from './support/connects.js'
 
 const quiet = { log: (): void => undefined }
 const S = suite('memjs driver: a dead server is backed off')
-
-/** Counts the TCP connections this process starts while `run` runs. */
-const connectsDuring = async <A>(run: () => Promise<A>): Promise<{ result: A; connects: number }> => {
-  const original = Socket.prototype.connect
-  let connects = 0
-  Socket.prototype.connect = function (this: Socket, ...args: Parameters<Socket['connect']>) {
-    connects++
-    return original.apply(this, args)
-  } as Socket['connect']
-  try {
-    return { result: await run(), connects }
-  } finally {
-    Socket.prototype.connect = original
-  }
-}
 
 let server: MemcachedServer | undefined
 S.after(async () => {

@@ -12,7 +12,6 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
-import { Socket } from 'node:net'
 import { RECONNECT_MAX_MS, RedisServerDownError, connectRedis, reconnectDelay, redisStore } from '../adapters/redis.js'
 import { makeLock } from '../src/Lock.js'
 import type { RedisConnection } from '../src/redis/RedisConnection.js'
@@ -21,6 +20,7 @@ import { RedisServer, startRedis } from './support/redisServer.js'
 import { TcpProxy, startTcpProxy } from './support/tcpProxy.js'
 import { unhandled } from './support/noUnhandled.js'
 import { sleep } from './support/expect.js'
+import { connectsDuring } from './support/connects.js'
 
 const S = suite('node-redis: a dead node is backed off')
 
@@ -35,21 +35,6 @@ S.after.each(async () => {
   proxy = undefined
   server = undefined
 })
-
-/** Counts the TCP connections this process starts while `run` runs. */
-const connectsDuring = async <A>(run: () => Promise<A>): Promise<{ result: A; connects: number }> => {
-  const original = Socket.prototype.connect
-  let connects = 0
-  Socket.prototype.connect = function (this: Socket, ...args: Parameters<Socket['connect']>) {
-    connects++
-    return original.apply(this, args)
-  } as Socket['connect']
-  try {
-    return { result: await run(), connects }
-  } finally {
-    Socket.prototype.connect = original
-  }
-}
 
 interface Call {
   readonly ms: number
