@@ -29,7 +29,8 @@ import { overlaps, runWorkers } from './support/workers.js'
 // Deadlines of these tests; bounds asserted are deadline + SLACK (correctness, not speed).
 const COMMAND_MS = 500
 const CONNECT_MS = 3000
-const SLACK = 400
+// Generous: the 6-node cluster shares the machine with the test process, and a busy machine delays both.
+const SLACK = 1000
 
 /** A retry policy that would poll only after 10 s: anything faster is a handover. */
 const SLOW_POLL = constantDelay(10_000)
