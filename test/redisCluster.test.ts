@@ -224,8 +224,9 @@ S('SIGKILL of the master that owns a held key\'s slot: calls settle within their
   const connection = await connect(COMMAND_MS)
   const lock = makeLock(redisStore(connection.driver))
   const synced = makeLock(redisStore(connection.driver, { syncReplicas: 1, syncTimeoutMs: 1_000 }))
-  // Polls only after 10 s: it is woken by the handover, or (notification lost) finds the key then.
-  const waiter = makeLock(redisStore((await connect(COMMAND_MS)).driver), { retry: SLOW_POLL })
+  // Polls only after 10 s (its safety net is one claim TTL, 10 s here, and its retry policy is as slow):
+  // it is woken by the handover, or (notification lost) finds the key then.
+  const waiter = makeLock(redisStore((await connect(COMMAND_MS)).driver, { claimMs: 10_000 }), { retry: SLOW_POLL })
   const component = new RedisLock()
   component.configure({
     connections: Object.fromEntries(cluster.rootNodes.map((n, i) => [`node${i}`, n])),

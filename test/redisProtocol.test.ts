@@ -6,7 +6,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js'
 import { driverError } from '../src/Driver.js'
 import type { LockError } from '../src/LockError.js'
 import { checkRedisKey, companionKey, fenceKey, hashTag, queueKey } from '../src/redis/keys.js'
-import { RedisReply, decodeFence, decodeFlag, isNoScript, replyErrorCause } from '../src/redis/RedisReply.js'
+import { RedisReply, decodeFence, decodeFlag, decodeQueueReply, isNoScript, replyErrorCause } from '../src/redis/RedisReply.js'
 import { RedisDriver, RedisSubscribe, redisStore } from '../src/redis/redisStore.js'
 import { ManualClock } from '../src/Clock.js'
 import { acquireOrEnqueueScript, acquireScript, evalCommand, evalShaCommand, leaveScript, pollScript, releaseScript, script } from '../src/redis/scripts.js'
@@ -254,6 +254,19 @@ Queue('a free key is taken without subscribing; a failed subscription still join
   assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n }))
   assert.is(ps.attempts(), 2, 'tried again')
   assert.is(ps.subscriptions.length, 1)
+})
+
+Queue('a waiting answer carries the safety-net poll: the holder\'s TTL, at most the claim TTL, only while the channel is up', async () => {
+  const ps = pubsub([false, true])
+  const { driver } = scripted([E.right(null), E.right([0, '7', 2_500]), E.right(null), E.right([0, '7', 300]), E.right([0, '7', 0]), E.right([0, '7', -1]), E.right([0, '7', 2_500])])
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { claimMs: 1_000 }).queue!
+  assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n }), 'no channel yet: poll on the retry policy')
+  assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n, recheckMs: 300 }), 'the holder\'s TTL')
+  assert.equal(await queue.poll('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n, recheckMs: 1 }), 'at least 1 ms')
+  assert.equal(await queue.poll('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n, recheckMs: 1_000 }), 'a key without a TTL: the claim TTL')
+  assert.equal(await queue.poll('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n, recheckMs: 1_000 }), 'at most the claim TTL')
+  assert.ok(E.isLeft(decodeQueueReply([0, '7', -2])), 'a held key has a TTL or none')
+  assert.ok(E.isLeft(decodeQueueReply([1, '7', 100])), 'a grant has no holder TTL')
 })
 
 Queue('a notification "<fence> <claim> <token>" wakes that waiter with the handed fence and the claim TTL applied; stale, foreign and malformed ones are ignored', async () => {
