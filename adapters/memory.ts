@@ -199,7 +199,12 @@ const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => 
     return { _tag: 'Granted', grant: g }
   }
 
-  const waiting = (): Queued => ({ _tag: 'Waiting', seen: shared.lastFence })
+  /** Held by another: the counter as it stands, and a poll due when the holder's lease ends, at most one claim TTL away. */
+  const waiting = (holder: Entry): Queued => ({
+    _tag: 'Waiting',
+    seen: shared.lastFence,
+    recheckMs: Math.min(claimMs, Math.max(1, Math.ceil(holder.expiresAt - clock.now())))
+  })
 
   const inspection = (key: string): Inspection => {
     const entry = live(key)
@@ -219,9 +224,10 @@ const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => 
   const queue: WaitQueue = {
     acquireOrEnqueue: (key, token, ttlMs, waitMs) =>
       sync(() => {
-        if (live(key) === undefined) return granted(key, token, take(key, token, ttlMs))
+        const holder = live(key)
+        if (holder === undefined) return granted(key, token, take(key, token, ttlMs))
         enqueue(key, token, waitMs, false)
-        return waiting()
+        return waiting(holder)
       }),
     awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),
     poll: (key, token, ttlMs, waitMs) =>
@@ -231,9 +237,10 @@ const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => 
           mine.expiresAt = clock.now() + ttlMs
           return granted(key, token, grant(mine, ttlMs))
         }
-        if (live(key) === undefined) return granted(key, token, take(key, token, ttlMs))
+        const holder = live(key)
+        if (holder === undefined) return granted(key, token, take(key, token, ttlMs))
         if (!queued(key, token)) enqueue(key, token, waitMs, true)
-        return waiting()
+        return waiting(holder)
       }),
     leave: (key, token) =>
       sync(() => {

@@ -53,8 +53,12 @@ interface Proof {
 
 /**
  * Queued waiting for `key` until `deadline` (a clock reading): join the
- * queue once, wait to be handed the key, and poll on the retry policy's
- * cadence in case a notification was lost or the holder expired.
+ * queue once, wait to be handed the key, and poll as a safety net in case a
+ * notification was lost or the holder expired: when the store's answer says
+ * its notifications reach us (`recheckMs`), once per that interval (about
+ * when the holder's lease ends, at most one claim TTL), not on the retry
+ * policy's cadence; otherwise on the retry policy's cadence. Either way each
+ * wait ends by the deadline.
  *
  * The rules, each a defence against a notification that is late, lost,
  * repeated or reordered, or a process that stalls:
@@ -103,6 +107,8 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
   /** The fence counter our first request saw: every handover to our entry is above it. */
   let after: bigint | undefined
   let joined = false
+  /** When the store's safety-net poll is due (its notifications reach us meanwhile); `undefined`: poll on the retry policy. */
+  let recheckAt: number | undefined
 
   const waitMs = (): number => Math.max(1, Math.ceil(deadline - clock.now()))
 
@@ -114,6 +120,7 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
     if (reply.right._tag === 'Waiting') {
       proofs.push({ sentAt, seen: reply.right.seen })
       after ??= reply.right.seen
+      recheckAt = reply.right.recheckMs === undefined ? undefined : clock.now() + reply.right.recheckMs
       return E.right(O.none)
     }
     const lease = leaseOf(key, sent, ttlMs, sentAt, reply.right.grant, clock.now())
@@ -169,7 +176,8 @@ export const queuedTries = (context: QueuedWaitContext, key: string, ttlMs: numb
     next: poll,
     wait: async (ms, signal) => {
       if (after === undefined) return clock.sleep(ms, signal).then(() => E.right(O.none))
-      const handed = await queue.awaitHandoff(key, token, ms, after, signal)
+      const patience = recheckAt === undefined ? ms : Math.max(1, Math.min(recheckAt, deadline) - clock.now())
+      const handed = await queue.awaitHandoff(key, token, patience, after, signal)
       if (O.isNone(handed)) return E.right(O.none)
       // Aborted meanwhile: answer nothing; the loop's `abandon` passes the key on.
       if (signal?.aborted === true) return E.right(O.none)

@@ -58,16 +58,23 @@ export interface Held {
  * answered (`Waiting`; we are in its queue).
  *
  * `seen` is what makes a handover provable: a handover with a fence above
- * `seen` happened after this request was sent.
+ * `seen` happened after this request was sent. `recheckMs`, when the store
+ * gives it, says the waiter will be notified of a handover (its notification
+ * channel is up) and how long it may wait for one before polling as a safety
+ * net: about when the holder's lease ends (the key may then be free with
+ * nobody notified), at most one claim TTL (a lost notification is then found
+ * before the claim lapses). Without it, the waiter polls on its retry policy.
  *
  * @example
  * import { Queued } from 'leaselock'
- * const waiting: Queued = { _tag: 'Waiting', seen: 41n }
+ * const waiting: Queued = { _tag: 'Waiting', seen: 41n, recheckMs: 1_000 }
  * const granted: Queued = { _tag: 'Granted', grant: { fence: 42n, validityMs: 3_000, revision: '42' } }
  *
  * @since 0.2.0
  */
-export type Queued = { readonly _tag: 'Granted'; readonly grant: Grant } | { readonly _tag: 'Waiting'; readonly seen: bigint }
+export type Queued =
+  | { readonly _tag: 'Granted'; readonly grant: Grant }
+  | { readonly _tag: 'Waiting'; readonly seen: bigint; readonly recheckMs?: number }
 
 /**
  * An optional capability of a store: a FIFO queue of waiters per key, to

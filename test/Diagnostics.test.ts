@@ -71,7 +71,8 @@ S.after(async () => {
 
 S('a real acquire, wait, handoff, lost lease, timeout and release publish their events, in order, with key, backend, outcome, attempts, time waited and fence', async () => {
   const k = `diag-${randomToken()}`
-  const a = makeLock(redisStore((await connect()).driver))
+  const admin = await connect()
+  const a = makeLock(redisStore(admin.driver))
   const b = makeLock(redisStore((await connect()).driver), { retry: constantDelay(10_000) })
   let holder: Lease | undefined
   let handed: Lease | undefined
@@ -79,6 +80,12 @@ S('a real acquire, wait, handoff, lost lease, timeout and release publish their 
     holder = leaseOf(await a.acquire(k, 10_000, 0)())
     const waiting = b.acquire(k, 300, 5_000)()
     await sleep(50)
+    // On a loaded machine the waiter may still be subscribing: release once it is queued, so the key is handed over.
+    for (let i = 0; i < 400; i++) {
+      const queued = await admin.driver.send(['ZCARD', `{${k}}:queue`])()
+      if (E.isRight(queued) && queued.right === 2) break
+      await sleep(5)
+    }
     await a.release(holder)()
     handed = leaseOf(await waiting)
     const keeper = keepAlive(b, handed, { autoRenew: false })

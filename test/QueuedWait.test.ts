@@ -13,7 +13,8 @@ import { Lease, driftMs } from '../src/Lease.js'
 import { makeLock } from '../src/Lock.js'
 import type { LockError } from '../src/LockError.js'
 import { constantDelay } from '../src/RetryPolicy.js'
-import type { Store } from '../src/Store.js'
+import type * as TE from 'fp-ts/lib/TaskEither.js'
+import type { Queued, Store } from '../src/Store.js'
 import { MemoryStore, memoryStore } from '../adapters/memory.js'
 import { advance, backedBy, envOf, leaseOf, ticks } from './support/manualSteps.js'
 
@@ -23,11 +24,79 @@ const heldBack = () => {
   return { deliver: (notify: () => void) => void pending.push(notify), flush: () => pending.splice(0).forEach((f) => f()), count: () => pending.length }
 }
 
+/**
+ * A client whose waiters poll on their retry policy (its queue's answers carry
+ * no safety-net `recheckMs`), as a stalled process polls late: the replays of
+ * the holes need a poll that misses the claim, which the safety net (a poll
+ * within one claim TTL) otherwise makes.
+ */
+const pollingLate = (client: Store): Store => {
+  const queue = client.queue!
+  const plain =
+    (run: TE.TaskEither<LockError, Queued>): TE.TaskEither<LockError, Queued> =>
+    async () => {
+      const r = await run()
+      return E.isRight(r) && r.right._tag === 'Waiting' ? E.right({ _tag: 'Waiting', seen: r.right.seen }) : r
+    }
+  return {
+    ...client,
+    queue: { ...queue, acquireOrEnqueue: (...args) => plain(queue.acquireOrEnqueue(...args)), poll: (...args) => plain(queue.poll(...args)) }
+  }
+}
+
+/** A client that counts its waiters' polls. */
+const countingPolls = (client: Store): { readonly store: Store; readonly polls: () => number } => {
+  const queue = client.queue!
+  let polls = 0
+  return {
+    store: { ...client, queue: { ...queue, poll: (...args) => (polls++, queue.poll(...args)) } },
+    polls: () => polls
+  }
+}
+
+test('the safety net: a lost notification is claimed by a poll within the claim TTL, though the retry policy would poll after a minute', async () => {
+  const clock = new ManualClock()
+  const server = memoryStore({ clock })
+  const w = countingPolls(server.client({ claimMs: 300, deliver: () => undefined }))
+  const waiter = makeLock(w.store, { env: envOf(clock, 'w'), retry: constantDelay(60_000) })
+  const h = makeLock(server.client(), { env: envOf(clock, 'h') })
+  const holder = leaseOf(await h.acquire('k', 60_000, 0)())
+  let answer: E.Either<LockError, Lease> | undefined
+  void waiter.acquire('k', 10_000, 120_000)().then((r) => (answer = r))
+  await ticks()
+  await advance(clock, 100)
+  await h.release(holder)() // handed over at 100 for 300 ms; the notification is lost
+  await advance(clock, 250)
+  const lease = leaseOf(answer!)
+  assert.is(w.polls(), 1, 'one poll, at one claim TTL after joining')
+  assert.ok(backedBy(server, lease, clock.now()))
+  const held = server.holder('k')
+  assert.ok(O.isSome(held) && held.value.expiresAt >= clock.now() + 9_000, 'claimed with the full TTL')
+})
+
+test('the safety net: a holder that expires is found by a poll when its TTL ends, with one poll per claim TTL meanwhile', async () => {
+  const clock = new ManualClock()
+  const server = memoryStore({ clock })
+  const w = countingPolls(server.client())
+  const waiter = makeLock(w.store, { env: envOf(clock, 'w'), retry: constantDelay(5) })
+  const h = makeLock(server.client(), { env: envOf(clock, 'h') })
+  leaseOf(await h.acquire('k', 3_500, 0)()) // never released
+  let answer: E.Either<LockError, Lease> | undefined
+  void waiter.acquire('k', 10_000, 60_000)().then((r) => (answer = r))
+  await ticks()
+  await advance(clock, 3_400)
+  assert.is(answer, undefined)
+  assert.is(w.polls(), 3, 'at 1000, 2000 and 3000 (the claim TTL), not every 5 ms as the retry policy would')
+  await advance(clock, 110)
+  assert.ok(answer !== undefined && E.isRight(answer), 'taken when the holder\'s TTL ended')
+  assert.is(w.polls(), 4)
+})
+
 test('hole 1: a handover notified after its claim lapsed, and after a poll found a newer holder, is not answered as a lease', async () => {
   const clock = new ManualClock()
   const server = memoryStore({ clock })
   const late = heldBack()
-  const w = makeLock(server.client({ claimMs: 300, deliver: late.deliver }), { env: envOf(clock, 'w'), retry: constantDelay(400) })
+  const w = makeLock(pollingLate(server.client({ claimMs: 300, deliver: late.deliver })), { env: envOf(clock, 'w'), retry: constantDelay(400) })
   const h = makeLock(server.client(), { env: envOf(clock, 'h') })
   const holder = leaseOf(await h.acquire('k', 60_000, 0)())
   let answer: E.Either<LockError, Lease> | undefined
@@ -185,8 +254,8 @@ test('hole 6: a waiter whose notification was lost gets its place back at the he
   const clock = new ManualClock()
   const server = memoryStore({ clock })
   const lost = { deliver: () => undefined }
-  const w1 = makeLock(server.client({ claimMs: 300, ...lost }), { env: envOf(clock, 'w1'), retry: constantDelay(2_000) })
-  const w2 = makeLock(server.client(), { env: envOf(clock, 'w2'), retry: constantDelay(60_000) })
+  const w1 = makeLock(pollingLate(server.client({ claimMs: 300, ...lost })), { env: envOf(clock, 'w1'), retry: constantDelay(2_000) })
+  const w2 = makeLock(pollingLate(server.client()), { env: envOf(clock, 'w2'), retry: constantDelay(60_000) })
   const c = makeLock(server.client(), { env: envOf(clock, 'c') })
   const holder = leaseOf(await c.acquire('k', 60_000, 0)())
   const order: string[] = []
@@ -211,7 +280,7 @@ test('hole 7: an abort during a late handover leaves no queue entry behind', asy
   const clock = new ManualClock()
   const server = memoryStore({ clock })
   const late = heldBack()
-  const client = server.client({ claimMs: 300, deliver: late.deliver })
+  const client = pollingLate(server.client({ claimMs: 300, deliver: late.deliver }))
   const queue = client.queue!
   const store: Store = { ...client, queue: { ...queue, poll: (...args) => async () => { await clock.sleep(50); return queue.poll(...args)() } } }
   const w = makeLock(store, { env: envOf(clock, 'w'), retry: constantDelay(60_000) })

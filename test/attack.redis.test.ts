@@ -45,7 +45,7 @@ const leaseOf = (r: E.Either<LockError, Lease>): Lease => {
 /** Waits until the key's queue holds `length` entries. */
 const queued = async (key: string, length: number): Promise<void> => {
   for (let i = 0; i < 400; i++) {
-    if (Number(await send(['LLEN', `{${key}}:queue`])) === length) return
+    if (Number(await send(['ZCARD', `{${key}}:queue`])) / 2 === length) return
     await sleep(5)
   }
   throw new Error(`the queue of ${key} never reached ${length}`)

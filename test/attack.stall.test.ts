@@ -48,7 +48,7 @@ const leaseOf = (r: E.Either<LockError, Lease>): Lease => {
   if (E.isLeft(r)) throw new Error(`expected a lease, got ${message(r.left)}`)
   return r.right
 }
-const queueLength = async (key: string): Promise<number> => Number(await send(['LLEN', `{${key}}:queue`]))
+const queueLength = async (key: string): Promise<number> => Number(await send(['ZCARD', `{${key}}:queue`])) / 2
 const queued = async (key: string, length: number): Promise<void> => {
   for (let i = 0; i < 400; i++) {
     if ((await queueLength(key)) === length) return

@@ -107,8 +107,8 @@ const key = (): string => `cli:${randomToken()}`
 /** Waits until a waiter of `k` has joined its queue. */
 const queued = async (k: string): Promise<void> => {
   for (let i = 0; i < 500; i++) {
-    const length = await admin.driver.send(['LLEN', `{${k}}:queue`])()
-    if (E.isRight(length) && length.right === 1) return
+    const members = await admin.driver.send(['ZCARD', `{${k}}:queue`])()
+    if (E.isRight(members) && members.right === 2) return
     await sleep(10)
   }
   throw new Error(`nobody queued for ${k}`)

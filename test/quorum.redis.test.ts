@@ -189,6 +189,12 @@ S('the fence counter: set if greater, exact beyond 2^53, shared with the store\'
   assert.equal(await counter.raise(k, big)(), E.right(big))
   assert.equal(await counter.raise(k, big - 1n)(), E.right(big), 'never lowered')
   assert.equal(await counter.raise(k, 99n)(), E.right(big), 'fewer digits are smaller')
+  const counterTtl = Number(await send(controls[0]!, ['PTTL', `{${k}}:fence`]))
+  assert.ok(counterTtl > 86_000_000 && counterTtl <= 86_400_000, `a raised counter expires after the idle period (a day): PTTL ${counterTtl}`)
+  const shortLived = `${k}:short`
+  assert.equal(await redisFenceCounter(controls[0]!.driver, 40).raise(shortLived, 5n)(), E.right(5n))
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  assert.equal(await counter.raise(shortLived, 0n)(), E.right(0n), 'gone after its idle period')
   const store = redisStore(controls[0]!.driver)
   const grant = right(await store.acquire(k, 't', 1_000)(), 'acquire')
   assert.ok(O.isSome(grant) && grant.value.fence === big + 1n, 'the acquire script increments the same counter')

@@ -114,7 +114,7 @@ S('locks on keys of all three masters, with hash tags and plain keys: one holder
       const first = right(await holder.acquire(key, 10_000, 0)(), `acquire ${key}`)
       assert.ok(E.isLeft(await waiter.acquire(key, 10_000, 0)()), `${key} is held`)
       const waiting = timed(() => waiter.acquire(key, 10_000, 5_000)())
-      await eventually(`the waiter of ${key} queued`, async () => Number(await cli(master.port, 'LLEN', queueOf(key))) === 1, 2_000, 5)
+      await eventually(`the waiter of ${key} queued`, async () => Number(await cli(master.port, 'ZCARD', queueOf(key))) === 2, 2_000, 5)
       const channel = slotChannel(key, waiterChannel)
       for (const m of masters)
         assert.equal(await cli(m.port, 'PUBSUB', 'SHARDNUMSUB', channel), [channel, m === master ? 1 : 0], `${key}: the waiter listens on its key's master only`)
@@ -225,8 +225,9 @@ S('SIGKILL of the master that owns a held key\'s slot: calls settle within their
   const connection = await connect(COMMAND_MS)
   const lock = makeLock(redisStore(connection.driver))
   const synced = makeLock(redisStore(connection.driver, { syncReplicas: 1, syncTimeoutMs: 1_000 }))
-  // Polls only after 10 s: it is woken by the handover, or (notification lost) finds the key then.
-  const waiter = makeLock(redisStore((await connect(COMMAND_MS)).driver), { retry: SLOW_POLL })
+  // Polls only after 10 s (its safety net is one claim TTL, 10 s here, and its retry policy is as slow):
+  // it is woken by the handover, or (notification lost) finds the key then.
+  const waiter = makeLock(redisStore((await connect(COMMAND_MS)).driver, { claimMs: 10_000 }), { retry: SLOW_POLL })
   const component = new RedisLock()
   component.configure({
     connections: Object.fromEntries(cluster.rootNodes.map((n, i) => [`node${i}`, n])),
@@ -243,7 +244,7 @@ S('SIGKILL of the master that owns a held key\'s slot: calls settle within their
     const lease: Lease = right(await synced.acquire(key, 30_000, 0)(), 'acquire (acknowledged by the replica)')
     await component.acquireLock('kill', classKey, 30_000, 0)
     const waiting = waiter.acquire(key, 30_000, 25_000)()
-    await eventually('the waiter queued', async () => Number(await cli(master.port, 'LLEN', queueOf(key))) === 1, 2_000, 5)
+    await eventually('the waiter queued', async () => Number(await cli(master.port, 'ZCARD', queueOf(key))) === 2, 2_000, 5)
 
     const killedAt = performance.now()
     await master.kill()

@@ -22,9 +22,9 @@ let admin: RedisConnection
 const freshKey = (): string => `handoff-class-${randomToken()}`
 
 const queueLength = async (key: string): Promise<number> => {
-  const r = await admin.driver.send(['LLEN', `{${key}}:queue`])()
+  const r = await admin.driver.send(['ZCARD', `{${key}}:queue`])()
   if (E.isLeft(r)) throw new Error(String(r.left.cause))
-  return Number(r.right as RedisReply)
+  return Number(r.right as RedisReply) / 2
 }
 
 /** Waits until the key's queue holds `length` entries (waiters join asynchronously). */

@@ -6,7 +6,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js'
 import { driverError } from '../src/Driver.js'
 import type { LockError } from '../src/LockError.js'
 import { checkRedisKey, companionKey, fenceKey, hashTag, queueKey } from '../src/redis/keys.js'
-import { RedisReply, decodeFence, decodeFlag, isNoScript, replyErrorCause } from '../src/redis/RedisReply.js'
+import { RedisReply, decodeFence, decodeFlag, decodeQueueReply, isNoScript, replyErrorCause } from '../src/redis/RedisReply.js'
 import { RedisDriver, RedisSubscribe, redisStore } from '../src/redis/redisStore.js'
 import { ManualClock } from '../src/Clock.js'
 import { acquireOrEnqueueScript, acquireScript, evalCommand, evalShaCommand, leaveScript, pollScript, releaseScript, script } from '../src/redis/scripts.js'
@@ -133,7 +133,7 @@ Store('acquire sends EVALSHA with the lock key, its counter, token and TTL; the 
   const { driver, sent } = scripted([E.right('41')])
   const r = await redisStore(driver).acquire('k', 'tok', 1500)()
   assert.equal(r, E.right(O.some({ fence: 41n, validityMs: 1500, revision: '41' })))
-  assert.equal(sent, [['EVALSHA', acquireScript.sha1, '2', 'k', '{k}:fence', 'tok', '1500']])
+  assert.equal(sent, [['EVALSHA', acquireScript.sha1, '2', 'k', '{k}:fence', 'tok', '1500', '86400000']])
 })
 
 Store('a NOSCRIPT reply is retried once with EVAL', async () => {
@@ -141,7 +141,7 @@ Store('a NOSCRIPT reply is retried once with EVAL', async () => {
   const r = await redisStore(driver).release({ key: 'k', token: 'tok', revision: '1' })()
   assert.equal(r, E.right(true))
   assert.is(sent.length, 2)
-  assert.equal(sent[1], ['EVAL', releaseScript.source, '3', 'k', '{k}:fence', '{k}:queue', 'tok'])
+  assert.equal(sent[1], ['EVAL', releaseScript.source, '4', 'k', '{k}:fence', '{k}:queue', '{k}:waiters', 'tok', '86400000'])
 })
 
 Store('a NOSCRIPT failure from a driver that rejects on error replies is retried too', async () => {
@@ -165,7 +165,7 @@ Store('extend answers the fence the script read from the counter (not the revisi
   assert.equal(await store.extend({ key: 'k', token: 't', revision: '12' }, 900)(), E.right(O.some({ fence: 12n, validityMs: 900, revision: '12' })))
   assert.equal(await store.extend({ key: 'k', token: 't', revision: '12' }, 900)(), E.right(O.some({ fence: 13n, validityMs: 900, revision: '13' })))
   assert.equal(await store.extend({ key: 'k', token: 't', revision: '13' }, 900)(), E.right(O.none))
-  assert.equal(sent[0]?.slice(2, 5), ['3', 'k', '{k}:fence'], 'the counter travels with the key')
+  assert.equal(sent[0]?.slice(2, 5), ['4', 'k', '{k}:fence'], 'the counter travels with the key')
 })
 
 Store('transport failures keep their indeterminate flag; error replies: acquire, release and extend indeterminate (each may have written before its failing command)', async () => {
@@ -234,11 +234,11 @@ Queue('the first wait tries a plain acquire, then subscribes, then joins; later 
   assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 2500.5)(), E.right({ _tag: 'Waiting', seen: 6n }))
   assert.equal(ps.subscriptions.map((s) => s.channel), ['wake:1'])
   assert.equal(sent, [
-    ['EVALSHA', acquireScript.sha1, '2', 'k', '{k}:fence', 't1', '1000'],
-    ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't1', '1000', '2501', 'wake:1', '1000']
+    ['EVALSHA', acquireScript.sha1, '2', 'k', '{k}:fence', 't1', '1000', '86400000'],
+    ['EVALSHA', acquireOrEnqueueScript.sha1, '4', 'k', '{k}:fence', '{k}:queue', '{k}:waiters', 't1', '1000', '2501', 'wake:1', '1000', '86400000']
   ])
   assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 0)(), E.right({ _tag: 'Waiting', seen: 6n }))
-  assert.equal(sent[2], ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't2', '1000', '1', 'wake:1', '1000'])
+  assert.equal(sent[2], ['EVALSHA', acquireOrEnqueueScript.sha1, '4', 'k', '{k}:fence', '{k}:queue', '{k}:waiters', 't2', '1000', '1', 'wake:1', '1000', '86400000'])
   assert.is(ps.attempts(), 1, 'subscribed once')
 })
 
@@ -254,6 +254,19 @@ Queue('a free key is taken without subscribing; a failed subscription still join
   assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n }))
   assert.is(ps.attempts(), 2, 'tried again')
   assert.is(ps.subscriptions.length, 1)
+})
+
+Queue('a waiting answer carries the safety-net poll: the holder\'s TTL, at most the claim TTL, only while the channel is up', async () => {
+  const ps = pubsub([false, true])
+  const { driver } = scripted([E.right(null), E.right([0, '7', 2_500]), E.right(null), E.right([0, '7', 300]), E.right([0, '7', 0]), E.right([0, '7', -1]), E.right([0, '7', 2_500])])
+  const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { claimMs: 1_000 }).queue!
+  assert.equal(await queue.acquireOrEnqueue('k', 't1', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n }), 'no channel yet: poll on the retry policy')
+  assert.equal(await queue.acquireOrEnqueue('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n, recheckMs: 300 }), 'the holder\'s TTL')
+  assert.equal(await queue.poll('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n, recheckMs: 1 }), 'at least 1 ms')
+  assert.equal(await queue.poll('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n, recheckMs: 1_000 }), 'a key without a TTL: the claim TTL')
+  assert.equal(await queue.poll('k', 't2', 1000, 100)(), E.right({ _tag: 'Waiting', seen: 7n, recheckMs: 1_000 }), 'at most the claim TTL')
+  assert.ok(E.isLeft(decodeQueueReply([0, '7', -2])), 'a held key has a TTL or none')
+  assert.ok(E.isLeft(decodeQueueReply([1, '7', 100])), 'a grant has no holder TTL')
 })
 
 Queue('a notification "<fence> <claim> <token>" wakes that waiter with the handed fence and the claim TTL applied; stale, foreign and malformed ones are ignored', async () => {
@@ -315,11 +328,11 @@ Queue('poll and leave: their scripts, keys and arguments; a poll that got the ke
   const queue = redisStore({ ...driver, subscribe: ps.subscribe }, { claimMs: 250, channel: 'c' }).queue!
   await queue.acquireOrEnqueue('{a}:b', 't', 1000, 100)()
   assert.equal(await queue.poll('{a}:b', 't', 2000, 99.5)(), E.right({ _tag: 'Granted', grant: { fence: 3n, validityMs: 2000, revision: '3' } }))
-  assert.equal(sent[2], ['EVALSHA', pollScript.sha1, '3', '{a}:b', '{a}:b:fence', '{a}:b:queue', 't', '2000', '100', 'c', '250'])
+  assert.equal(sent[2], ['EVALSHA', pollScript.sha1, '4', '{a}:b', '{a}:b:fence', '{a}:b:queue', '{a}:b:waiters', 't', '2000', '100', 'c', '250', '86400000'])
   ps.publish('4 250 t')
   assert.equal(await queue.awaitHandoff('{a}:b', 't', 0, 2n), O.none, 'a late notification for a waiter that got the key is ignored')
   assert.equal(await queue.leave('{a}:b', 't')(), E.right(undefined))
-  assert.equal(sent[3], ['EVALSHA', leaveScript.sha1, '3', '{a}:b', '{a}:b:fence', '{a}:b:queue', 't'])
+  assert.equal(sent[3], ['EVALSHA', leaveScript.sha1, '4', '{a}:b', '{a}:b:fence', '{a}:b:queue', '{a}:b:waiters', 't', '86400000'])
   assert.ok(E.isLeft(await queue.leave('{a}:b', 't')()), 'a failed leave is reported')
 })
 
@@ -328,14 +341,14 @@ Queue('the queue entry carries this store\'s claim TTL; a claimMs that is not a 
     const { driver, sent } = scripted([E.right(null), E.right([0, '1'])])
     const ps = pubsub()
     await redisStore({ ...driver, subscribe: ps.subscribe }, claimMs === undefined ? { channel: 'c' } : { claimMs, channel: 'c' }).queue!.acquireOrEnqueue('k', 't', 10, 10)()
-    assert.equal(sent[1], ['EVALSHA', acquireOrEnqueueScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't', '10', '10', 'c', expected])
+    assert.equal(sent[1], ['EVALSHA', acquireOrEnqueueScript.sha1, '4', 'k', '{k}:fence', '{k}:queue', '{k}:waiters', 't', '10', '10', 'c', expected, '86400000'])
   }
 })
 
 Queue('release sends only the token: the claim TTL comes from the waiter\'s entry; an error reply to it is indeterminate (it may have written before failing)', async () => {
   const { driver, sent } = scripted([E.right(new Error('OOM command not allowed when used memory > \'maxmemory\'.'))])
   const released = await redisStore(driver).release({ key: 'k', token: 't', revision: '1' })()
-  assert.equal(sent[0], ['EVALSHA', releaseScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 't'])
+  assert.equal(sent[0], ['EVALSHA', releaseScript.sha1, '4', 'k', '{k}:fence', '{k}:queue', '{k}:waiters', 't', '86400000'])
   assert.ok(E.isLeft(released) && released.left._tag === 'DriverFailure' && released.left.indeterminate)
 })
 

@@ -26,13 +26,21 @@ const run = async (command: ReadonlyArray<string>): Promise<RedisReply> => {
   if (E.isLeft(r)) throw new Error(`${command[0]} failed: ${String(r.left.cause)}`)
   return r.right
 }
-const key = (): string => `resend-${randomToken()}`
-const companions = (k: string): [string, string, string] => [k, `{${k}}:fence`, `{${k}}:queue`]
-const acquire = (k: string, token: string): ReadonlyArray<string> => evalCommand(acquireScript, [k, `{${k}}:fence`], [token, '10000'])
+/** A fresh key whose counter stands at 0 (a missing one is seeded from the clock): its grants are numbered 1, 2, … */
+const key = async (): Promise<string> => {
+  const k = `resend-${randomToken()}`
+  await run(['SET', `{${k}}:fence`, '0'])
+  return k
+}
+const IDLE = '86400000'
+const companions = (k: string): [string, string, string, string] => [k, `{${k}}:fence`, `{${k}}:queue`, `{${k}}:waiters`]
+const acquire = (k: string, token: string): ReadonlyArray<string> => evalCommand(acquireScript, [k, `{${k}}:fence`], [token, '10000', IDLE])
 const enqueue = (k: string, token: string): ReadonlyArray<string> =>
-  evalCommand(acquireOrEnqueueScript, companions(k), [token, '10000', '10000', 'leaselock:wake:test', '1000'])
-const release = (k: string, token: string): ReadonlyArray<string> => evalCommand(releaseScript, companions(k), [token])
-const extend = (k: string, token: string, ttl = '10000'): ReadonlyArray<string> => evalCommand(extendScript, [k, `{${k}}:fence`], [token, ttl])
+  evalCommand(acquireOrEnqueueScript, companions(k), [token, '10000', '10000', 'leaselock:wake:test', '1000', IDLE])
+const release = (k: string, token: string): ReadonlyArray<string> => evalCommand(releaseScript, companions(k), [token, IDLE])
+const extend = (k: string, token: string, ttl = '10000'): ReadonlyArray<string> => evalCommand(extendScript, [k, `{${k}}:fence`], [token, ttl, IDLE])
+/** How many waiters the key's queue holds (two members each: by arrival and by deadline). */
+const queued = async (k: string): Promise<number> => Number(await run(['ZCARD', `{${k}}:queue`])) / 2
 
 S.before(async () => {
   server = await startRedis()
@@ -46,7 +54,7 @@ S.after(async () => {
 })
 
 S('acquire re-sent after it won answers the grant it won (same fence), never "held", and does not count again', async () => {
-  const k = key()
+  const k = await key()
   const first = await run(acquire(k, 'a'))
   assert.is(first, '1')
   assert.is(await run(acquire(k, 'a')), '1', 'the same fence again')
@@ -55,17 +63,19 @@ S('acquire re-sent after it won answers the grant it won (same fence), never "he
 })
 
 S('acquireOrEnqueue re-sent after it won answers the grant; re-sent after it queued, it does not queue twice', async () => {
-  const k = key()
+  const k = await key()
   assert.equal(await run(enqueue(k, 'a')), [1, '1'])
   assert.equal(await run(enqueue(k, 'a')), [1, '1'], 'the grant it won, not a place in the queue')
-  assert.is(await run(['LLEN', `{${k}}:queue`]), 0)
-  assert.equal(await run(enqueue(k, 'b')), [0, '1'])
-  assert.equal(await run(enqueue(k, 'b')), [0, '1'])
-  assert.is(await run(['LLEN', `{${k}}:queue`]), 1, 'one entry for b')
+  assert.is(await queued(k), 0)
+  const [flag, seen, pttl] = (await run(enqueue(k, 'b'))) as [number, string, number]
+  assert.equal([flag, seen], [0, '1'])
+  assert.ok(pttl > 9_000 && pttl <= 10_000, `the holder's remaining TTL: ${pttl}`)
+  assert.equal(((await run(enqueue(k, 'b'))) as ReadonlyArray<unknown>).slice(0, 2), [0, '1'])
+  assert.is(await queued(k), 1, 'one entry for b')
 })
 
 S('acquireOrEnqueue re-sent after the key was handed to it answers the grant and resets the TTL from the claim to the one asked', async () => {
-  const k = key()
+  const k = await key()
   await run(enqueue(k, 'a'))
   await run(enqueue(k, 'b'))
   assert.is(await run(release(k, 'a')), 1, 'handed to b for its claim TTL (1000 ms)')
@@ -75,14 +85,14 @@ S('acquireOrEnqueue re-sent after the key was handed to it answers the grant and
 })
 
 S('release re-sent after the key went to a later holder (directly or by handover) never touches it', async () => {
-  const k = key()
+  const k = await key()
   await run(enqueue(k, 'a'))
   await run(enqueue(k, 'b'))
   assert.is(await run(release(k, 'a')), 1, 'a releases, the key is handed to b')
   assert.is(await run(release(k, 'a')), 0, 'the re-sent release does nothing')
   assert.is(await run(['GET', k]), 'b')
-  assert.equal(await run(evalCommand(pollScript, companions(k), ['b', '10000', '10000', 'leaselock:wake:test', '1000'])), [1, '2'], 'b claims')
-  const plain = key()
+  assert.equal(await run(evalCommand(pollScript, companions(k), ['b', '10000', '10000', 'leaselock:wake:test', '1000', IDLE])), [1, '2'], 'b claims')
+  const plain = await key()
   await run(acquire(plain, 'a'))
   await run(release(plain, 'a'))
   await run(acquire(plain, 'c'))
@@ -91,7 +101,7 @@ S('release re-sent after the key went to a later holder (directly or by handover
 })
 
 S('extend re-sent after the key went to a later holder never touches it; re-sent while ours, it extends again', async () => {
-  const k = key()
+  const k = await key()
   await run(acquire(k, 'a'))
   assert.is(await run(extend(k, 'a')), '1')
   assert.is(await run(extend(k, 'a')), '1', 'harmless while ours: the same fence')
@@ -105,7 +115,7 @@ S('extend re-sent after the key went to a later holder never touches it; re-sent
 
 S('a late acquire that takes the lapsed key again for the same token: the holder\'s extend answers the new fence, the one the server holds', async () => {
   const lock = makeLock(redisStore(connection.driver))
-  const k = key()
+  const k = await key()
   const lease = await lock.tryAcquire(k, 40)()
   assert.ok(E.isRight(lease) && lease.right._tag === 'Some')
   const held = lease.right.value

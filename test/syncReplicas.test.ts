@@ -73,7 +73,7 @@ U('a grant too few replicas acknowledged is given back by its token and answered
   assert.equal(left(r), { _tag: 'NotReplicated', key: 'k', required: 2, acknowledged: 1 })
   assert.is(code(left(r)), 'NOT_REPLICATED')
   assert.match(message(left(r)), '1 of the 2 replica(s) required acknowledged')
-  assert.equal(sent[2], ['EVALSHA', releaseScript.sha1, '3', 'k', '{k}:fence', '{k}:queue', 'tok'], 'the release by the token')
+  assert.equal(sent[2], ['EVALSHA', releaseScript.sha1, '4', 'k', '{k}:fence', '{k}:queue', '{k}:waiters', 'tok', '86400000'], 'the release by the token')
 })
 
 U('an error reply to WAIT counts as no acknowledgement; a refused acquire sends no release', async () => {
@@ -233,7 +233,7 @@ R('replica frozen: a waiter handed the key claims it before answering; the claim
   const lease = await holder.acquire(key, 10_000, 0)()
   if (E.isLeft(lease)) throw new Error(message(lease.left))
   const waiting = waiter.acquire(key, 10_000, 5_000)()
-  for (let i = 0; i < 200 && Number(await cli(primary.port, 'LLEN', `{${key}}:queue`)) === 0; i++) await sleep(5)
+  for (let i = 0; i < 200 && Number(await cli(primary.port, 'ZCARD', `{${key}}:queue`)) === 0; i++) await sleep(5)
   await whileReplicaFrozen(async () => {
     const released = await holder.release(lease.right)()
     assert.ok(E.isRight(released))

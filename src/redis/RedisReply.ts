@@ -196,9 +196,13 @@ export const decodeFlag = (reply: unknown): E.Either<ReplyError, boolean> => {
 export interface QueueReply {
   readonly granted: boolean
   readonly fence: bigint
+  /** With `granted: false`, the holder's remaining TTL in ms (`PTTL`; -1: the key has none). */
+  readonly holderMs?: number
 }
 
 const COUNTER = /^(0|[1-9][0-9]{0,18})$/
+
+const isIntegerFrom = (u: unknown, min: number): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= min
 
 const counterOf = (u: unknown): bigint | undefined =>
   typeof u === 'string' && COUNTER.test(u)
@@ -210,13 +214,15 @@ const counterOf = (u: unknown): bigint | undefined =>
         : undefined
 
 /**
- * Decodes the wait-queue scripts' `{1, fence}` / `{0, counter}` replies; a
- * grant's fence must be positive.
+ * Decodes the wait-queue scripts' `{1, fence}` / `{0, counter, pttl}`
+ * replies (a `{0, counter}` without the holder's TTL too); a grant's fence
+ * must be positive.
  *
  * @example
  * import { decodeQueueReply } from 'leaselock/redis'
  * import * as E from 'fp-ts/lib/Either.js'
  * assert.deepStrictEqual(decodeQueueReply([1, '42']), E.right({ granted: true, fence: 42n }))
+ * assert.deepStrictEqual(decodeQueueReply([0, '41', 2_500]), E.right({ granted: false, fence: 41n, holderMs: 2_500 }))
  * assert.deepStrictEqual(decodeQueueReply([0, '0']), E.right({ granted: false, fence: 0n }))
  * assert.ok(E.isLeft(decodeQueueReply([1, '0'])))
  * assert.ok(E.isLeft(decodeQueueReply(null)))
@@ -230,7 +236,12 @@ export const decodeQueueReply = (reply: unknown): E.Either<ReplyError, QueueRepl
     const fence = counterOf(reply[1])
     if (flag !== undefined && fence !== undefined && (fence > 0n || !flag)) return E.right({ granted: flag, fence })
   }
-  return E.left(unexpected('{1, fence} or {0, counter}', reply))
+  if (Array.isArray(reply) && reply.length === 3 && (reply[0] === 0 || reply[0] === 0n)) {
+    const fence = counterOf(reply[1])
+    const pttl = typeof reply[2] === 'bigint' ? Number(reply[2]) : reply[2]
+    if (fence !== undefined && isIntegerFrom(pttl, -1)) return E.right({ granted: false, fence, holderMs: pttl })
+  }
+  return E.left(unexpected('{1, fence} or {0, counter, pttl}', reply))
 }
 
 /**
@@ -248,8 +259,6 @@ export interface InspectReply {
   readonly fence: bigint
   readonly waiters: number
 }
-
-const isIntegerFrom = (u: unknown, min: number): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= min
 
 /**
  * Decodes the inspect script's `{pttl, counter, waiters}` reply.

@@ -44,8 +44,8 @@ export const hashTag = (key: string): O.Option<string> => {
 export const FENCE_SUFFIX = ':fence'
 
 /**
- * The suffix of every wait queue's name (the list of waiters beside a lock
- * key). Lock keys ending in it are refused, like {@link FENCE_SUFFIX}.
+ * The suffix of every wait queue's name (the sorted set of waiters beside a
+ * lock key). Lock keys ending in it are refused, like {@link FENCE_SUFFIX}.
  *
  * @example
  * import { QUEUE_SUFFIX } from 'leaselock/redis'
@@ -54,6 +54,19 @@ export const FENCE_SUFFIX = ':fence'
  * @since 0.1.0
  */
 export const QUEUE_SUFFIX = ':queue'
+
+/**
+ * The suffix of every wait queue's index (the hash from a waiter's token to
+ * its entry, beside the queue). Lock keys ending in it are refused, like
+ * {@link FENCE_SUFFIX}.
+ *
+ * @example
+ * import { WAITERS_SUFFIX } from 'leaselock/redis'
+ * assert.strictEqual(WAITERS_SUFFIX, ':waiters')
+ *
+ * @since 0.3.0
+ */
+export const WAITERS_SUFFIX = ':waiters'
 
 /**
  * The name of a key that lives beside a lock key (its fencing counter, its
@@ -91,10 +104,11 @@ export const companionKey =
 /**
  * The name of the counter that numbers a lock key's acquisitions (the fencing
  * token): the {@link companionKey} with suffix {@link FENCE_SUFFIX}. The
- * counter never expires (it must outlive every lease to keep tokens growing);
- * it costs one small string per distinct lock key. Two keys can share one
- * counter (`{a}` and `a` both use `{a}:fence`), which keeps each key's tokens
- * growing.
+ * counter expires once the key has been idle for the store's `fenceIdleMs`,
+ * and a missing counter is re-seeded from the server's clock in microseconds
+ * (see `redisStore`), so a key nobody locks any more leaves nothing behind
+ * while its tokens keep growing. Two keys can share one counter (`{a}` and
+ * `a` both use `{a}:fence`), which keeps each key's tokens growing.
  *
  * @example
  * import { fenceKey } from 'leaselock/redis'
@@ -108,11 +122,12 @@ export const companionKey =
 export const fenceKey: (key: string) => E.Either<LockError, string> = companionKey(FENCE_SUFFIX)
 
 /**
- * The name of the list where waiters for a lock key queue in arrival order:
- * the {@link companionKey} with suffix {@link QUEUE_SUFFIX}. It exists only
- * while someone waits, and expires after its last waiter's deadline. Two keys
- * that share a counter (`{a}` and `a`) share a queue too; each entry names its
- * key, so a release only ever hands its key to a waiter of that key.
+ * The name of the sorted set where waiters for a lock key queue, in arrival
+ * order and by deadline: the {@link companionKey} with suffix
+ * {@link QUEUE_SUFFIX}. It exists only while someone waits, and expires after
+ * its last waiter's deadline. Two keys that share a counter (`{a}` and `a`)
+ * share a queue too; each entry is filed under its key (see `scripts`), so a
+ * release only ever hands its key to a waiter of that key.
  *
  * @example
  * import { queueKey } from 'leaselock/redis'
@@ -122,6 +137,21 @@ export const fenceKey: (key: string) => E.Either<LockError, string> = companionK
  * @since 0.1.0
  */
 export const queueKey: (key: string) => E.Either<LockError, string> = companionKey(QUEUE_SUFFIX)
+
+/**
+ * The name of the hash that indexes a lock key's queue by waiter (its token →
+ * its entry: place, deadline, claim TTL, channel): the {@link companionKey}
+ * with suffix {@link WAITERS_SUFFIX}. It lives as long as the queue, and two
+ * keys that share a queue share it.
+ *
+ * @example
+ * import { waitersKey } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(waitersKey('jobs:nightly'), E.right('{jobs:nightly}:waiters'))
+ *
+ * @since 0.3.0
+ */
+export const waitersKey: (key: string) => E.Either<LockError, string> = companionKey(WAITERS_SUFFIX)
 
 /**
  * The longest key accepted by default, in UTF-8 bytes. Redis itself accepts
@@ -137,7 +167,7 @@ export const DEFAULT_MAX_KEY_BYTES = 8192
 
 /**
  * Checks a lock key (already a non-empty string) against the Redis rules: at
- * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence` or `:queue`, and
+ * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence`, `:queue` or `:waiters`, and
  * names for its companions can be built (see {@link companionKey}).
  *
  * @example
@@ -146,6 +176,7 @@ export const DEFAULT_MAX_KEY_BYTES = 8192
  * assert.ok(E.isRight(checkRedisKey(8192)('orders:42')))
  * assert.ok(E.isLeft(checkRedisKey(8192)('orders:42:fence')))
  * assert.ok(E.isLeft(checkRedisKey(8192)('orders:42:queue')))
+ * assert.ok(E.isLeft(checkRedisKey(8192)('orders:42:waiters')))
  * assert.ok(E.isLeft(checkRedisKey(4)('orders:42')))
  *
  * @since 0.1.0
@@ -162,5 +193,7 @@ export const checkRedisKey =
       )
     if (key.endsWith(QUEUE_SUFFIX))
       return E.left(invalidArgument(`Redis lock keys ending in "${QUEUE_SUFFIX}" are reserved for wait queues, got ${quote(key)}`))
+    if (key.endsWith(WAITERS_SUFFIX))
+      return E.left(invalidArgument(`Redis lock keys ending in "${WAITERS_SUFFIX}" are reserved for wait queue indexes, got ${quote(key)}`))
     return E.map(() => key)(fenceKey(key))
   }

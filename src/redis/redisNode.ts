@@ -11,16 +11,20 @@ import { driverFailure } from '../LockError.js'
 import type { Store } from '../Store.js'
 import { fenceKey } from './keys.js'
 import { isNoScript, replyErrorCause } from './RedisReply.js'
-import { RedisDriver, RedisStoreOptions, redisStore } from './redisStore.js'
+import { DEFAULT_FENCE_IDLE_MS, RedisDriver, RedisStoreOptions, redisStore } from './redisStore.js'
 import { Script, evalCommand, evalShaCommand, script } from './scripts.js'
 
 /**
- * `KEYS[1]` a fencing counter, `ARGV[1]` a non-negative integer in decimal.
+ * `KEYS[1]` a fencing counter, `ARGV[1]` a non-negative integer in decimal,
+ * `ARGV[2]` the counter's idle period in ms (see `RedisStoreOptions`).
  * Sets the counter to `ARGV[1]` if that is greater than its value (a missing
- * counter counts as 0) and returns the counter's value afterwards, as a
+ * counter counts as 0), to expire after the idle period like every counter
+ * the store writes, and returns the counter's value afterwards, as a
  * decimal string. Compares the digits as strings (longer is greater, then
  * lexicographically), so values beyond 2^53 stay exact. It shares the counter
- * that the acquire script increments (`fenceKey`): both only ever raise it.
+ * that the acquire script increments (`fenceKey`): both only ever raise it
+ * while it lives (a counter that expired is seeded again from the server's
+ * clock, see `redisStore`).
  *
  * @example
  * import { raiseFenceScript } from 'leaselock/redis'
@@ -32,7 +36,7 @@ export const raiseFenceScript: Script = script(
   `local current = redis.call('GET', KEYS[1]) or '0'
 local wanted = ARGV[1]
 if #wanted > #current or (#wanted == #current and wanted > current) then
-  redis.call('SET', KEYS[1], wanted)
+  redis.call('SET', KEYS[1], wanted, 'PX', ARGV[2])
   return wanted
 end
 return current`
@@ -43,9 +47,10 @@ const COUNTER = /^(0|[1-9][0-9]{0,18})$/
 /**
  * A {@link FenceCounter} on one Redis server: the key's fencing counter
  * (`fenceKey`, beside the key in its cluster slot), raised with
- * {@link raiseFenceScript} (`EVALSHA`, and `EVAL` once on `NOSCRIPT`). One
- * round trip per call. A reply that is not a counter value is an
- * indeterminate `DriverFailure`.
+ * {@link raiseFenceScript} (`EVALSHA`, and `EVAL` once on `NOSCRIPT`); a
+ * counter it raises expires after `fenceIdleMs` (the store's option, a day by
+ * default) like the ones the store writes. One round trip per call. A reply
+ * that is not a counter value is an indeterminate `DriverFailure`.
  *
  * @example
  * import { connectRedis, redisFenceCounter } from 'leaselock/redis'
@@ -59,12 +64,12 @@ const COUNTER = /^(0|[1-9][0-9]{0,18})$/
  *
  * @since 0.1.0
  */
-export const redisFenceCounter = (driver: RedisDriver): FenceCounter => ({
+export const redisFenceCounter = (driver: RedisDriver, fenceIdleMs: number = DEFAULT_FENCE_IDLE_MS): FenceCounter => ({
   raise: (key, atLeast) => async () => {
     const counter = fenceKey(key)
     if (E.isLeft(counter)) return counter
     const keys = [counter.right]
-    const args = [atLeast.toString()]
+    const args = [atLeast.toString(), String(fenceIdleMs)]
     let reply = await driver.send(evalShaCommand(raiseFenceScript, keys, args))()
     if (E.isRight(reply) ? isNoScript(reply.right) : isNoScript(reply.left.cause))
       reply = await driver.send(evalCommand(raiseFenceScript, keys, args))()
@@ -116,7 +121,7 @@ export const redisNode = (driver: RedisDriver, options: RedisNodeOptions = {}): 
   const { label, ...storeOptions } = options
   return {
     ...redisStore(driver, storeOptions),
-    fenceCounter: redisFenceCounter(driver),
+    fenceCounter: redisFenceCounter(driver, storeOptions.fenceIdleMs),
     ...(label === undefined ? {} : { label })
   }
 }

@@ -17,7 +17,7 @@ import { randomToken } from '../Environment.js'
 import { makeHandovers } from '../Handovers.js'
 import type { Inspection } from '../Inspection.js'
 import type { Grant, Queued, Store, WaitQueue } from '../Store.js'
-import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey } from './keys.js'
+import { DEFAULT_MAX_KEY_BYTES, checkRedisKey, fenceKey, queueKey, waitersKey } from './keys.js'
 import {
   InspectReply,
   QueueReply,
@@ -207,7 +207,33 @@ export interface RedisStoreOptions {
    * holds up the commands behind it on the same connection.
    */
   readonly syncTimeoutMs?: number
+  /**
+   * How long a key's fencing counter outlives the key's last grant or
+   * extend, in ms ({@link DEFAULT_FENCE_IDLE_MS} by default; a whole number
+   * of milliseconds, 1 or more: anything else makes every call fail with
+   * `InvalidArgument` before any I/O). A counter that expired is re-seeded,
+   * at the key's next grant, from the server's clock in microseconds (`TIME`),
+   * which is above every fence the old counter gave provided that (1) the
+   * server's clock never steps back by this long or more, and (2) the key
+   * got fewer grants than microseconds passed since its counter was seeded
+   * (a counter counts one per grant from a clock reading; a quorum's raises,
+   * see `redisFenceCounter`, also assume the nodes' clocks agree to within
+   * this period). Every store that locks a key should use the same value.
+   */
+  readonly fenceIdleMs?: number
 }
+
+/**
+ * The default idle period after which a key's fencing counter expires, in ms:
+ * one day (see {@link RedisStoreOptions}).
+ *
+ * @example
+ * import { DEFAULT_FENCE_IDLE_MS } from 'leaselock/redis'
+ * assert.strictEqual(DEFAULT_FENCE_IDLE_MS, 86_400_000)
+ *
+ * @since 0.3.0
+ */
+export const DEFAULT_FENCE_IDLE_MS = 86_400_000
 
 /**
  * The default time `WAIT` waits for replicas when a store syncs them, in ms
@@ -224,9 +250,11 @@ export const DEFAULT_SYNC_TIMEOUT_MS = 500
 /** The longest delay a Node.js timer honours: a WAIT timeout must stay within the driver's deadline. */
 const MAX_TIMER_MS = 2_147_483_647
 
-/** What is wrong with the replication options, as an `InvalidArgument`; `undefined` when nothing is. */
-const checkSyncOptions = (options: RedisStoreOptions): LockError | undefined => {
-  const { syncReplicas, syncTimeoutMs } = options
+/** What is wrong with the replication or counter options, as an `InvalidArgument`; `undefined` when nothing is. */
+const checkOptions = (options: RedisStoreOptions): LockError | undefined => {
+  const { syncReplicas, syncTimeoutMs, fenceIdleMs } = options
+  if (fenceIdleMs !== undefined && !(Number.isSafeInteger(fenceIdleMs) && fenceIdleMs >= 1))
+    return invalidArgument(`fenceIdleMs must be a whole number of milliseconds, 1 or more, got ${String(fenceIdleMs)}`)
   if (syncReplicas !== undefined && !(Number.isSafeInteger(syncReplicas) && syncReplicas >= 0))
     return invalidArgument(`syncReplicas must be a non-negative integer, got ${String(syncReplicas)}`)
   if (syncTimeoutMs !== undefined && !(Number.isSafeInteger(syncTimeoutMs) && syncTimeoutMs >= 1 && syncTimeoutMs <= MAX_TIMER_MS))
@@ -254,16 +282,24 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
 
 /**
  * A store over a Redis driver. Grants carry a fencing token from a counter
- * beside the key (see {@link fenceKey}: it never expires, and shares the key's
- * cluster slot); a grant's `revision` is that token in decimal, and a grant's
- * validity is the TTL asked for (Redis expires keys with millisecond precision).
+ * beside the key (see {@link fenceKey}: it shares the key's cluster slot, and
+ * expires after `fenceIdleMs` without a grant or extend; a missing counter is
+ * re-seeded from the server's clock in microseconds, see
+ * {@link RedisStoreOptions} for what that assumes); a grant's `revision` is
+ * that token in decimal, and a grant's validity is the TTL asked for (Redis
+ * expires keys with millisecond precision).
  *
  * When the driver can `subscribe`, the store has a wait `queue` (see
  * `WaitQueue`), which `Lock.acquire` uses whenever it may wait: a waiter joins
- * a FIFO list beside the key (see {@link queueKey}) and the release script
+ * a FIFO queue beside the key (a sorted set and its index, see
+ * {@link queueKey} and {@link waitersKey}: joining, leaving, polling and
+ * handing over are O(log N) in the queue's length) and the release script
  * sets the key to the first live waiter's token for the claim TTL in its entry
  * (its own store's `claimMs`) and publishes the handover (fence, claim TTL,
  * token) on the waiter's channel; the waiter claims the key with its own TTL.
+ * While its channel is up, a waiter polls only as a safety net: when the
+ * holder's TTL (answered with its place in the queue) ends, at most one claim
+ * TTL apart (see `Queued`).
  * The store subscribes to its channel the first time a key it asks for is held
  * (one subscription per store, over the driver's one subscriber connection),
  * before any waiter of it joins a queue. With a driver that offers sharded
@@ -271,7 +307,7 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * slot of each key (see `slotChannel`; one subscription per slot its waiters
  * wait in, on that slot's master) and the scripts announce handovers with
  * `SPUBLISH`, so a release reaches the key's shard only. A holder that expires wakes nobody:
- * waiters find the free key when they poll (on the lock's retry policy), as
+ * waiters find the free key when they poll (when its TTL ends), as
  * they find a handover whose notification was lost (a poll that finds the
  * key held and its waiter out of the queue puts the waiter back at the head). Without `subscribe` the
  * store has no queue and waiters poll with fresh attempts. Every release goes
@@ -306,7 +342,8 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
   const claimMs =
     options.claimMs !== undefined && Number.isSafeInteger(options.claimMs) && options.claimMs > 0 ? options.claimMs : DEFAULT_CLAIM_MS
   const claim = String(claimMs)
-  const badOptions = checkSyncOptions(options)
+  const badOptions = checkOptions(options)
+  const idle = String(options.fenceIdleMs ?? DEFAULT_FENCE_IDLE_MS)
   const syncReplicas = options.syncReplicas ?? 0
   const syncTimeoutMs = options.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS
   const sendAndWait: RedisSendAndWait =
@@ -401,7 +438,7 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     return decodeOn(key, decode, indeterminateOnErrorReply, reply.right)
   }
 
-  /** Runs a script over the key, its counter and its queue. */
+  /** Runs a script over the key, its counter, its queue and the queue's index. */
   const onKey = <A>(
     decode: (reply: unknown) => E.Either<ReplyError, A>,
     indeterminateOnErrorReply: boolean,
@@ -413,7 +450,9 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     if (E.isLeft(fence)) return Promise.resolve(fence)
     const queue = queueKey(key)
     if (E.isLeft(queue)) return Promise.resolve(queue)
-    return call(key, decode, indeterminateOnErrorReply, s, [key, fence.right, queue.right], args)
+    const index = waitersKey(key)
+    if (E.isLeft(index)) return Promise.resolve(index)
+    return call(key, decode, indeterminateOnErrorReply, s, [key, fence.right, queue.right, index.right], args)
   }
 
   const toGrant = (validityMs: number, fence: bigint): Grant => ({ fence, validityMs, revision: String(fence) })
@@ -439,12 +478,12 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
 
   /** Frees the key if it holds this token, handing it to the first waiter (the store's `release`). */
   const releaseHeld = (held: { readonly key: string; readonly token: string }): Promise<E.Either<LockError, boolean>> =>
-    onKey(decodeFlag, true, release, held.key, [held.token])
+    onKey(decodeFlag, true, release, held.key, [held.token, idle])
 
   const acquire: Store['acquire'] = (key, token, ttlMs) => async () => {
     const counter = fenceKey(key)
     if (E.isLeft(counter)) return counter
-    return granted(ttlMs, await call(key, decodeFence, true, acquireScript, [key, counter.right], [token, String(ttlMs)]))
+    return granted(ttlMs, await call(key, decodeFence, true, acquireScript, [key, counter.right], [token, String(ttlMs), idle]))
   }
 
   const waitQueue = (subscribe: RedisSubscribe): WaitQueue => {
@@ -476,10 +515,23 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
       return started
     }
 
+    /**
+     * How long a waiter of `key` may wait for a notification before polling:
+     * with its channel up, until the holder's TTL ends (the key may then be
+     * free, with nobody notified), at most one claim TTL (a lost notification
+     * is then found before the claim lapses); otherwise it polls on its retry
+     * policy (`undefined`).
+     */
+    const recheckMs = (key: string, holderMs: number | undefined): number | undefined =>
+      holderMs === undefined || !listening.has(channelOf(key)) ? undefined : holderMs < 0 ? claimMs : Math.min(claimMs, Math.max(1, holderMs))
+
     /** A queue script's answer as the port's `Queued` (a grant valid for `ttlMs`). */
-    const queued = (token: string, ttlMs: number, reply: E.Either<LockError, QueueReply>): E.Either<LockError, Queued> => {
+    const queued = (key: string, token: string, ttlMs: number, reply: E.Either<LockError, QueueReply>): E.Either<LockError, Queued> => {
       if (E.isLeft(reply)) return reply
-      if (!reply.right.granted) return E.right({ _tag: 'Waiting', seen: reply.right.fence })
+      if (!reply.right.granted) {
+        const recheck = recheckMs(key, reply.right.holderMs)
+        return E.right({ _tag: 'Waiting', seen: reply.right.fence, ...(recheck === undefined ? {} : { recheckMs: recheck }) })
+      }
       waiters.forget(token)
       return E.right({ _tag: 'Granted', grant: toGrant(ttlMs, reply.right.fence) })
     }
@@ -489,14 +541,15 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
       String(ttlMs),
       String(Math.max(1, Math.ceil(waitMs))),
       channelOf(key),
-      claim
+      claim,
+      idle
     ]
 
     const enqueue = async (key: string, token: string, ttlMs: number, waitMs: number): Promise<E.Either<LockError, Queued>> => {
       waiters.register(token)
       const joined = await onKey(decodeQueueReply, true, acquireOrEnqueueScript, key, queueArgs(key, token, ttlMs, waitMs))
       if (E.isLeft(joined)) waiters.forget(token)
-      return queued(token, ttlMs, joined)
+      return queued(key, token, ttlMs, joined)
     }
 
     return {
@@ -515,11 +568,11 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
       awaitHandoff: (_key, token, ms, after, signal) => waiters.wait(token, ms, after, signal),
       poll: (key, token, ttlMs, waitMs) => async () => {
         waiters.register(token)
-        return queued(token, ttlMs, await onKey(decodeQueueReply, true, pollScript, key, queueArgs(key, token, ttlMs, waitMs)))
+        return queued(key, token, ttlMs, await onKey(decodeQueueReply, true, pollScript, key, queueArgs(key, token, ttlMs, waitMs)))
       },
       leave: (key, token) => async () => {
         waiters.forget(token)
-        const left = await onKey(decodeFlag, true, leave, key, [token])
+        const left = await onKey(decodeFlag, true, leave, key, [token, idle])
         return E.isLeft(left) ? left : E.right(undefined)
       }
     }
@@ -532,7 +585,7 @@ export const redisStore = (driver: RedisDriver, options: RedisStoreOptions = {})
     acquire,
     release: (held) => () => releaseHeld(held),
     extend: (held, ttlMs) => async () => {
-      const fence = await onKey(decodeFence, true, extendScript, held.key, [held.token, String(ttlMs)])
+      const fence = await onKey(decodeFence, true, extendScript, held.key, [held.token, String(ttlMs), idle])
       return E.isLeft(fence) ? fence : E.right(O.map((f: bigint) => ({ fence: f, validityMs: ttlMs, revision: String(f) }))(fence.right))
     },
     inspect: (key) => async () => {

@@ -61,7 +61,7 @@ export const handoffSuite = (name: string, connectClient: ConnectClient): void =
 
   const waiting = (r: E.Either<LockError, Queued>): boolean => E.isRight(r) && r.right._tag === 'Waiting'
 
-  const queueLength = async (key: string): Promise<number> => Number(await send(['LLEN', `{${key}}:queue`]))
+  const queueLength = async (key: string): Promise<number> => Number(await send(['ZCARD', `{${key}}:queue`])) / 2
 
   /** Waits until the key's queue holds `length` entries (waiters join asynchronously). */
   const queued = async (key: string, length: number): Promise<void> => {
@@ -129,7 +129,7 @@ export const handoffSuite = (name: string, connectClient: ConnectClient): void =
     const pttl = Number(await send(['PTTL', k]))
     assert.ok(pttl > 19_000 && pttl <= 20_000, `claimed with the waiter's own TTL, PTTL ${pttl}`)
     assert.is(await queueLength(k), 0)
-    assert.is(await send(['EXISTS', `{${k}}:queue`]), 0, 'an empty queue is gone')
+    assert.is(await send(['EXISTS', `{${k}}:queue`, `{${k}}:waiters`]), 0, 'an empty queue is gone, and its index')
     assert.ok(timers() <= timersBefore, 'no timer left behind by the wait')
     await b.lock.release(next)()
   })
@@ -245,7 +245,7 @@ export const handoffSuite = (name: string, connectClient: ConnectClient): void =
     assert.ok(O.isSome(handed), 'and the second waiter was notified')
     assert.equal(await c.store.extend({ key: k, token: 'second', revision: handed.value.revision }, 10_000)(), E.right(O.some({ fence: handed.value.fence, validityMs: 10_000, revision: handed.value.revision })))
     assert.equal(await c.store.release({ key: k, token: 'second', revision: handed.value.revision })(), E.right(true))
-    assert.is(await send(['EXISTS', k, `{${k}}:queue`]), 0)
+    assert.is(await send(['EXISTS', k, `{${k}}:queue`, `{${k}}:waiters`]), 0)
   })
 
   S('two keys that share a queue ("k" and "{k}") are each handed only to their own waiters; any token and channel text works', async () => {
@@ -270,7 +270,7 @@ export const handoffSuite = (name: string, connectClient: ConnectClient): void =
     assert.ok(O.isSome(handed), 'notified on a channel with a space and a newline')
     await b.store.release({ key: tagged, token: forTagged, revision: '' })()
     await b.store.release({ key: plain, token: forPlain, revision: '' })()
-    assert.is(await send(['EXISTS', plain, tagged, `{${plain}}:queue`]), 0)
+    assert.is(await send(['EXISTS', plain, tagged, `{${plain}}:queue`, `{${plain}}:waiters`]), 0)
   })
 
   S('a handover nobody claims expires after the claim TTL of the waiter\'s own client, whatever the releaser\'s', async () => {
@@ -335,7 +335,7 @@ export const handoffSuite = (name: string, connectClient: ConnectClient): void =
     assert.equal(
       braced.filter((k) => !k.endsWith(':fence')),
       [],
-      'no queue list'
+      'no queue, no queue index'
     )
   })
 
