@@ -107,26 +107,33 @@ export const companionKey =
  * counter expires once the key has been idle for the store's `fenceIdleMs`,
  * and a missing counter is re-seeded from the server's clock in microseconds
  * (see `redisStore`), so a key nobody locks any more leaves nothing behind
- * while its tokens keep growing. Two keys can share one counter (`{a}` and
- * `a` both use `{a}:fence`), which keeps each key's tokens growing.
+ * while its tokens keep growing.
+ *
+ * Every lock key has a counter of its own: a key that is nothing but a hash
+ * tag (`{a}`) would otherwise share `{a}:fence` with the key `a`, and an
+ * extend (which answers the counter) could then give a lease on `a` the fence
+ * of the holder of `{a}`. Such a key counts in `{a}:fence:fence`, a name no
+ * other lock key can have (lock keys ending in `:fence` are refused).
  *
  * @example
  * import { fenceKey } from 'leaselock/redis'
  * import * as E from 'fp-ts/lib/Either.js'
  * assert.deepStrictEqual(fenceKey('jobs:nightly'), E.right('{jobs:nightly}:fence'))
  * assert.deepStrictEqual(fenceKey('{user:1}:lock'), E.right('{user:1}:lock:fence'))
+ * assert.deepStrictEqual(fenceKey('{user:1}'), E.right('{user:1}:fence:fence'))
  * assert.ok(E.isLeft(fenceKey('a}b')))
  *
  * @since 0.1.0
  */
-export const fenceKey: (key: string) => E.Either<LockError, string> = companionKey(FENCE_SUFFIX)
+export const fenceKey = (key: string): E.Either<LockError, string> =>
+  O.exists((tag: string) => key === `{${tag}}`)(hashTag(key)) ? E.right(`${key}${FENCE_SUFFIX}${FENCE_SUFFIX}`) : companionKey(FENCE_SUFFIX)(key)
 
 /**
  * The name of the sorted set where waiters for a lock key queue, in arrival
  * order and by deadline: the {@link companionKey} with suffix
  * {@link QUEUE_SUFFIX}. It exists only while someone waits, and expires after
- * its last waiter's deadline. Two keys that share a counter (`{a}` and `a`)
- * share a queue too; each entry is filed under its key (see `scripts`), so a
+ * its last waiter's deadline. Two keys can share a queue (`{a}` and `a`
+ * both use `{a}:queue`); each entry is filed under its key (see `scripts`), so a
  * release only ever hands its key to a waiter of that key.
  *
  * @example

@@ -315,8 +315,7 @@ const HANDOVER = /^([1-9][0-9]{0,18}) ([1-9][0-9]{0,14}) ([\s\S]*)$/
  * to waiters of other clients.
  *
  * `inspect` reads the key's TTL, its fencing counter and its live waiters in
- * one read-only script (see `inspectScript`); a key another key shares its
- * counter with (`{a}` and `a`) reports the shared counter.
+ * one read-only script (see `inspectScript`).
  *
  * A reply the scripts cannot produce, or an error reply to a script that
  * writes more than one thing (acquire, the queue scripts, release: a script

@@ -318,9 +318,8 @@ return {0, counter(), redis.call('PTTL', KEYS[1])}`
  * when no notification came (or came too late to be answered at once):
  *
  * - the key holds the token (it was handed over): resets its TTL to `ARGV[2]`
- *   and returns `{1, counter}` — the fence of the handover, or a larger one if
- *   another key shares the counter, which keeps fences growing all the same
- *   (while the key is ours, nothing else increments the counter for it);
+ *   and returns `{1, counter}` — the fence of the handover (while the key is
+ *   ours, nothing else increments its counter);
  * - the key is free (its holder expired): takes it like {@link acquireScript},
  *   leaves the queue, and returns `{1, fence}`;
  * - the key is held by another token: returns `{0, counter, pttl}` (as
@@ -389,9 +388,9 @@ export const shardedLeaveScript: Script = script(leaveSource('SPUBLISH'))
  * period): the fence of the grant the key is under now. That is the holder's
  * own fence — unless the key lapsed and a late or re-sent acquire of the same
  * token took it again under a new fence, which the holder then carries on
- * (or a larger value when another key shares the counter, or when the
- * counter expired and is re-seeded, which keeps fences growing all the
- * same). Returns nil when the key does not hold the token.
+ * (or a larger value when the counter expired and is re-seeded, which keeps
+ * fences growing all the same). Returns nil when the key does not hold the
+ * token.
  *
  * @example
  * import { extendScript } from 'leaselock/redis'
