@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+export * from './AcquireLoop.js'
 export * from './Claims.js'
 export * from './Clock.js'
 export * from './Diagnostics.js'
