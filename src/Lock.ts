@@ -20,7 +20,7 @@ import { queuedTries } from './QueuedWait.js'
 import { RetryPolicy, defaultRetryPolicy } from './RetryPolicy.js'
 import type { Store } from './Store.js'
 import { Tries, TryResult, leaseOf } from './Tries.js'
-import { validateKey, validateTimeout, validateTtl } from './validate.js'
+import { checkKey, checkLease, checkTtl, firstLeft, validateTimeout } from './validate.js'
 
 /**
  * @example
@@ -131,25 +131,6 @@ export interface Lock {
 // values rather than fp-ts's pipeable combinators: those allocate argument
 // arrays on every call, which measured as half of the core's cost per
 // acquire+release.
-
-const checkKey = (store: Store, key: unknown): E.Either<LockError, string> => {
-  const valid = validateKey(key)
-  return E.isLeft(valid) ? valid : store.checkKey(valid.right)
-}
-
-const checkTtl = (store: Store, ttlMs: unknown): E.Either<LockError, number> => {
-  const valid = validateTtl(ttlMs)
-  return E.isLeft(valid) ? valid : store.checkTtl(valid.right)
-}
-
-const checkLease = (store: Store, lease: unknown): E.Either<LockError, Lease> => {
-  const key = checkKey(store, (lease as Partial<Lease> | null | undefined)?.key)
-  return E.isLeft(key) ? key : E.right(lease as Lease)
-}
-
-/** The first Left among checks, or the right values. */
-const firstLeft = <A, B>(a: E.Either<LockError, A>, b: E.Either<LockError, B>): E.Either<LockError, readonly [A, B]> =>
-  E.isLeft(a) ? a : E.isLeft(b) ? b : E.right([a.right, b.right] as const)
 
 const resolved = <A>(a: A): Promise<A> => Promise.resolve(a)
 const done: E.Either<LockError, void> = E.right(undefined)
