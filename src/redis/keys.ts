@@ -56,6 +56,31 @@ export const FENCE_SUFFIX = ':fence'
 export const QUEUE_SUFFIX = ':queue'
 
 /**
+ * The suffix of the hash of a semaphore's (or read-write lock's) live
+ * permits. Lock and permit keys ending in it are refused, like
+ * {@link FENCE_SUFFIX}.
+ *
+ * @example
+ * import { HOLDERS_SUFFIX } from 'leaselock/redis'
+ * assert.strictEqual(HOLDERS_SUFFIX, ':holders')
+ *
+ * @since 0.4.0
+ */
+export const HOLDERS_SUFFIX = ':holders'
+
+/**
+ * The suffix of the list of a semaphore's (or read-write lock's) waiters.
+ * Lock and permit keys ending in it are refused, like {@link FENCE_SUFFIX}.
+ *
+ * @example
+ * import { WAITERS_SUFFIX } from 'leaselock/redis'
+ * assert.strictEqual(WAITERS_SUFFIX, ':waiters')
+ *
+ * @since 0.4.0
+ */
+export const WAITERS_SUFFIX = ':waiters'
+
+/**
  * The name of a key that lives beside a lock key (its fencing counter, its
  * wait queue), chosen so that it shares the lock key's cluster slot and one
  * script can touch both:
@@ -123,6 +148,29 @@ export const fenceKey: (key: string) => E.Either<LockError, string> = companionK
  */
 export const queueKey: (key: string) => E.Either<LockError, string> = companionKey(QUEUE_SUFFIX)
 
+const RESERVED_FOR_PERMITS = [HOLDERS_SUFFIX, WAITERS_SUFFIX]
+
+/**
+ * The Redis keys behind the permits of a semaphore or read-write lock key,
+ * all in its cluster slot (see {@link companionKey}): the hash of live
+ * permits, the fencing counter (the same as a lock of that key would use:
+ * it only ever grows) and the wait queue.
+ *
+ * @example
+ * import { permitKeys } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(permitKeys('api:quota'), E.right(['{api:quota}:holders', '{api:quota}:fence', '{api:quota}:waiters']))
+ *
+ * @since 0.4.0
+ */
+export const permitKeys = (key: string): E.Either<LockError, readonly [string, string, string]> => {
+  const holders = companionKey(HOLDERS_SUFFIX)(key)
+  if (E.isLeft(holders)) return holders
+  const waiters = companionKey(WAITERS_SUFFIX)(key)
+  if (E.isLeft(waiters)) return waiters
+  return E.map((fence: string) => [holders.right, fence, waiters.right] as const)(fenceKey(key))
+}
+
 /**
  * The longest key accepted by default, in UTF-8 bytes. Redis itself accepts
  * up to 512 MB; a lock key past a few kilobytes is a bug in the caller.
@@ -137,7 +185,8 @@ export const DEFAULT_MAX_KEY_BYTES = 8192
 
 /**
  * Checks a lock key (already a non-empty string) against the Redis rules: at
- * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence` or `:queue`, and
+ * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence`, `:queue`,
+ * `:holders` or `:waiters`, and
  * names for its companions can be built (see {@link companionKey}).
  *
  * @example
@@ -162,5 +211,8 @@ export const checkRedisKey =
       )
     if (key.endsWith(QUEUE_SUFFIX))
       return E.left(invalidArgument(`Redis lock keys ending in "${QUEUE_SUFFIX}" are reserved for wait queues, got ${quote(key)}`))
+    const permits = RESERVED_FOR_PERMITS.find((suffix) => key.endsWith(suffix))
+    if (permits !== undefined)
+      return E.left(invalidArgument(`Redis lock keys ending in "${permits}" are reserved for semaphores and read-write locks, got ${quote(key)}`))
     return E.map(() => key)(fenceKey(key))
   }
