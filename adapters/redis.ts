@@ -21,6 +21,7 @@
  * @since 0.1.0
  */
 import type { Environment } from '../src/Environment.js'
+import { SemaphoreComponent } from '../src/compat/SemaphoreComponent.js'
 import { RedisLockComponent } from '../src/redis/RedisLock.js'
 import { connectRedis } from './node-redis.js'
 import { connectRedisCluster } from './node-redis-cluster.js'
@@ -81,5 +82,37 @@ export * from './node-redis-sentinel.js'
 export class RedisLock extends RedisLockComponent {
   constructor(env?: Environment) {
     super({ standalone: connectRedis, cluster: connectRedisCluster, sentinel: connectRedisSentinel }, env)
+  }
+}
+
+/**
+ * Semaphores and read-write locks in Redis with the Pip.Services component
+ * API: configured by the same keys as {@link RedisLock} (one server, a
+ * Redis Cluster or a Sentinel primary, as `options.mode` says; `redlock`
+ * mode keeps no permits and answers `UNSUPPORTED`), see `SemaphoreComponent`.
+ *
+ * @example
+ * import { ConfigParams } from 'leaselock'
+ * import { RedisSemaphore } from 'leaselock/redis'
+ *
+ * const semaphore = new RedisSemaphore()
+ * semaphore.configure(ConfigParams.fromTuples(
+ *   'host', 'localhost',
+ *   'port', Number(process.env.REDIS_PORT ?? 6379)
+ * ))
+ * await semaphore.open('123')
+ * const permit = await semaphore.acquirePermit('123', 'api:quota', 3, 10_000, 1_000)
+ * try {
+ *   // At most 3 of these at once, across processes...
+ * } finally {
+ *   await semaphore.releasePermit('123', permit)
+ * }
+ * await semaphore.close('123')
+ *
+ * @since 0.4.0
+ */
+export class RedisSemaphore extends SemaphoreComponent {
+  constructor(env?: Environment) {
+    super(new RedisLock(env))
   }
 }

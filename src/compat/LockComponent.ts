@@ -21,6 +21,9 @@ import { Lock, makeLock } from '../Lock.js'
 import { LockError, LockException, aborted, connectFailed, driverFailure, noConnection, notOpened } from '../LockError.js'
 import { RetryPolicy, constantDelay, fullJitter } from '../RetryPolicy.js'
 import type { Store } from '../Store.js'
+import { unsupported } from '../Inspection.js'
+import { Permits, makePermits } from '../permits/Permits.js'
+import type { PermitStore } from '../permits/PermitStore.js'
 import { validateKey } from '../validate.js'
 import type { ConfigParams } from '../config/ConfigParams.js'
 import { defaultCommandTimeoutMs, defaultConnectTimeoutMs } from '../config/options.js'
@@ -45,6 +48,8 @@ export type { Context } from './Context.js'
 export interface Backend {
   readonly store: Store
   readonly close: () => Promise<void>
+  /** Semaphores and read-write locks over the same connection, when the backend has them (see `SemaphoreComponent`). */
+  readonly permits?: PermitStore
 }
 
 /**
@@ -66,6 +71,8 @@ export interface BaseOptions {
 interface Session {
   readonly backend: Backend
   readonly lock: Lock
+  /** The permits engine over the backend's permit store, with the lock's environment and retry policy. */
+  readonly permits: E.Either<LockError, Permits>
   /** What this instance holds, by key: the only leases `releaseLock` releases. */
   readonly held: Map<string, Lease>
   /** Acquisitions under way (settled, never rejecting): `close` waits for them, so that what lands meanwhile is given back before the backend closes. */
@@ -288,6 +295,16 @@ export abstract class LockComponent<O extends BaseOptions> {
     return this.session === undefined ? E.left(notOpened) : E.right(this.session.lock)
   }
 
+  /**
+   * The permits engine over the same connection (semaphores, read-write
+   * locks; see `SemaphoreComponent`), with the lock's retry policy:
+   * `NotOpened` before `open` and after `close`, `Unsupported` for a backend
+   * without permits.
+   */
+  permits(): E.Either<LockError, Permits> {
+    return this.session === undefined ? E.left(notOpened) : this.session.permits
+  }
+
   private decode(config: unknown, traceId?: string): ConfiguredSettings<O> {
     return pipe(
       decodeSettings((params) => this.decodeOptions(params))(config),
@@ -345,6 +362,10 @@ export abstract class LockComponent<O extends BaseOptions> {
     this.session = {
       backend: backend.right,
       lock: makeLock(backend.right.store, { env: this.env, retry }),
+      permits:
+        backend.right.permits === undefined
+          ? E.left(unsupported(backend.right.store.name, 'permits', 'this deployment keeps no permits (a quorum of independent servers)'))
+          : E.right(makePermits(backend.right.permits, { env: this.env, retry })),
       held: new Map(),
       acquiring: new Set(),
       closing: new AbortController(),
