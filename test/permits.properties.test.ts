@@ -76,7 +76,7 @@ const faults = noFaults()
 test('permits property (a): under a hostile network and clients that disagree on the limit, every permit believed valid is held by the store (token, fence, expiry), believed permits never exceed the smallest limit among them (so never a writer beside anyone), the store grants fences in increasing order, a kept permit\'s signal fires before the store lets it go, and once every TTL has passed nothing is left (dead holders expire alone; no waiter outlives its wait)', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(clientArb, { minLength: 2, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 600 }), async (specs, values) => {
-      const { clock, run, drain } = simulation()
+      const { clock, run, monitored } = simulation()
       const tape = tapeOf(values)
       const server = memoryPermitStore({ clock })
       const problems: string[] = []
@@ -204,17 +204,8 @@ test('permits property (a): under a hostile network and clients that disagree on
         }
       }
 
-      let running = true
-      const monitor = (async () => {
-        while (running) {
-          checkAll()
-          await clock.sleep(1)
-        }
-      })()
-      await run(Promise.all(specs.map(runClient)))
-      running = false
-      await run(monitor)
-      await drain()
+      // A monitor checks every believed lease at every millisecond that something happens.
+      await monitored(Promise.all(specs.map(runClient)), checkAll)
       // Past every TTL (at most 2 s) and every wait, nothing may be left.
       await run(clock.sleep(2_100))
       for (const p of dead) if (server.holders(p.key).length === 0) seen.deadExpired++

@@ -82,7 +82,21 @@ export const simulation = () => {
     await idle()
     while (clock.advanceToNext()) await idle()
   }
-  return { clock, run, drain }
+  /** Runs `work` while a monitor calls `check` at every millisecond that something happens, then fires every timer left. */
+  const monitored = async (work: Promise<unknown>, check: () => void): Promise<void> => {
+    let running = true
+    const monitor = (async () => {
+      while (running) {
+        check()
+        await clock.sleep(1)
+      }
+    })()
+    await run(work)
+    running = false
+    await run(monitor)
+    await drain()
+  }
+  return { clock, run, drain, monitored }
 }
 
 /**
