@@ -239,7 +239,7 @@ export const SEMAPHORE_LIMIT = 3
  *
  * @example
  * import { semaphoreContestants } from './contestants.js'
- * assert.ok(semaphoreContestants.some((c) => c.id === 'redis-semaphore'))
+ * assert.ok(semaphoreContestants.some((c) => c.id === 'redis-semaphore-semaphore'))
  *
  * @since 0.4.0
  */
@@ -254,7 +254,7 @@ export const semaphoreContestants: ReadonlyArray<Contestant> = [
     open: (e) => oursRedisSemaphore(need('Redis', e.redisUrl), SEMAPHORE_LIMIT)
   },
   {
-    id: 'redis-semaphore',
+    id: 'redis-semaphore-semaphore',
     label: 'redis-semaphore Semaphore',
     kind: 'peer',
     backend: 'redis',

@@ -153,7 +153,7 @@ export const semaphoreScenario = async (
 }
 
 /** The baseline the ratios are taken to. */
-const BASELINE = 'redis-semaphore'
+const BASELINE = 'redis-semaphore-semaphore'
 
 /**
  * The semaphore table: each contestant's figures, and its throughput and wait

@@ -2,6 +2,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { crowded, renderSemaphores, semaphoreFigures } from '../bench/semaphores.js'
 import { summarize } from '../bench/stats.js'
+import { clusterContestants, contestant, contestants, semaphoreContestants } from '../bench/contestants.js'
 
 test('crowded: the stretches where at least n intervals overlap, and the most at once (touching ends do not overlap)', () => {
   assert.equal(crowded([[0, 4], [1, 3], [2, 6]], 2), { stretches: [[1, 4]], most: 3 })
@@ -31,10 +32,15 @@ test('semaphoreFigures: utilisation is the share of the waited time with every p
 
 test('renderSemaphores: throughput and wait p99 as ratios to redis-semaphore in the same run', () => {
   const figures = (rate: number, p99: number) => ({ ...semaphoreFigures([], [0, 1], 3), rate, waitMs: { ...summarize([1]), p99 } })
-  const text = renderSemaphores({ 'leaselock-semaphore': { ok: true, figures: figures(300, 10) }, 'redis-semaphore': { ok: true, figures: figures(100, 40) } })
+  const text = renderSemaphores({ 'leaselock-semaphore': { ok: true, figures: figures(300, 10) }, 'redis-semaphore-semaphore': { ok: true, figures: figures(100, 40) } })
   assert.match(text, /3\.00×/)
   assert.match(text, /0\.25×/)
   assert.match(renderSemaphores({}), /no Redis/)
+})
+
+test('an id names one contestant across the scenarios (the cluster table relabels one, with the same open), so a worker builds what its parent meant', () => {
+  const all = [...contestants, ...clusterContestants, ...semaphoreContestants]
+  for (const c of all) assert.is(contestant(c.id).open, c.open, c.id)
 })
 
 test.run()
