@@ -12,6 +12,7 @@ import type * as TE from 'fp-ts/lib/TaskEither.js'
 import { Clock, realClock } from '../src/Clock.js'
 import type { PermitStore } from '../src/permits/PermitStore.js'
 import type { Grant } from '../src/Store.js'
+import { makeWakeups } from '../src/permits/Wakeups.js'
 
 /**
  * A live permit, as a memory permit store holds it.
@@ -93,6 +94,7 @@ const sum = (weights: Iterable<{ readonly weight: number }>): number => {
 /**
  * Creates an empty permit store (see `PermitStore` for the admission rule).
  * Fences come from one counter shared by all keys, so they grow per key too.
+ * A release (or a waiter leaving) wakes the key's other waiters at once.
  * A key's state is dropped once it has no live permit and no live waiter.
  *
  * @example
@@ -112,6 +114,7 @@ const sum = (weights: Iterable<{ readonly weight: number }>): number => {
 export const memoryPermitStore = (options: MemoryPermitStoreOptions = {}): MemoryPermitStore => {
   const clock = options.clock ?? realClock
   const keys = new Map<string, KeyState>()
+  const wakeups = makeWakeups(clock)
   let lastFence = 0n
 
   /** The key's state with what expired dropped (created empty when absent). */
@@ -166,8 +169,11 @@ export const memoryPermitStore = (options: MemoryPermitStoreOptions = {}): Memor
     release: ({ key, token }) =>
       sync(() => {
         const state = stateOf(key)
+        const queued = state.waiters.length
         state.waiters = state.waiters.filter((w) => w.token !== token)
         const held = state.holders.delete(token)
+        // Something was freed, or a waiter ahead left: the others may fit now.
+        if ((held || state.waiters.length < queued) && state.waiters.length > 0) wakeups.notify(key)
         tidy(key, state)
         return held
       }),
@@ -180,6 +186,7 @@ export const memoryPermitStore = (options: MemoryPermitStoreOptions = {}): Memor
         mine.expiresAt = clock.now() + ttlMs
         return O.some(grant(mine, ttlMs))
       }),
+    wakeups: { seen: wakeups.seen, wait: wakeups.wait },
     holders: (key) => {
       const state = stateOf(key)
       tidy(key, state)

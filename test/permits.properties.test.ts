@@ -61,11 +61,14 @@ interface ClientSpec {
   /** The semaphore limit this client asks for: clients disagree. */
   readonly limit: number
   readonly pollMs: number
+  /** Whether the client is woken when permits are freed, or only polls. */
+  readonly woken: boolean
   readonly ops: ReadonlyArray<Op>
 }
 const clientArb: fc.Arbitrary<ClientSpec> = fc.record({
   limit: fc.integer({ min: 1, max: 3 }),
   pollMs: fc.constantFrom(10, 50, 200, 1_000),
+  woken: fc.boolean(),
   ops: fc.array(opArb, { maxLength: 8 })
 })
 
@@ -121,7 +124,7 @@ test('permits property (a): under a hostile network and clients that disagree on
       const runClient = async (spec: ClientSpec, i: number): Promise<void> => {
         const mine = believed[i]!
         const who = `client ${i} (limit ${spec.limit})`
-        const store = hostilePermitStore(server, clock, tape, faults)
+        const store = hostilePermitStore(server, clock, tape, faults, undefined, spec.woken)
         const options = { env, retry: constantDelay(spec.pollMs) }
         const semaphore = makeSemaphore(store, options)
         const rw = makeReadWriteLock(store, options)

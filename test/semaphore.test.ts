@@ -212,4 +212,17 @@ test('LeaseLostError is what the signal carries when a renewal is refused', asyn
   assert.ok(reason instanceof LeaseLostError && reason.why === 'refused')
 })
 
+test('a release wakes the waiters: the first is admitted at once, not at its next poll (and at its next poll when the store has no wake-ups)', async () => {
+  for (const woken of [true, false]) {
+    const { clock, run } = simulation()
+    const base = memoryPermitStore({ clock })
+    const store: PermitStore = woken ? base : { name: base.name, checkKey: base.checkKey, checkTtl: base.checkTtl, acquire: base.acquire, release: base.release, extend: base.extend }
+    const semaphore = makeSemaphore(store, { env: { clock, random: () => 0.5, token: randomToken }, retry: constantDelay(1_000) })
+    const holder = permitOf(await semaphore.acquire('k', 1, 10_000, 0)())
+    void clock.sleep(100).then(() => semaphore.release(holder)())
+    const waiter = permitOf(await run(semaphore.acquire('k', 1, 10_000, 5_000)()))
+    assert.is(clock.now() - waiter.acquiredAt < 1 ? waiter.acquiredAt : -1, woken ? 100 : 1_000, woken ? 'woken' : 'polling')
+  }
+})
+
 test.run()

@@ -9,6 +9,7 @@ import type * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
 import type { LockError } from '../LockError.js'
 import type { Grant, Held } from '../Store.js'
+import type { PermitWakeups } from './Wakeups.js'
 
 /**
  * One request for a permit.
@@ -78,4 +79,10 @@ export interface PermitStore {
   readonly release: (held: Held) => TE.TaskEither<LockError, boolean>
   /** Resets the permit's TTL if the token still holds it: `some(grant)` with its fence, or `none`. */
   readonly extend: (held: Held, ttlMs: number) => TE.TaskEither<LockError, O.Option<Grant>>
+  /**
+   * Present when the store tells its waiters that permits of a key were
+   * freed (a release, or a waiter leaving the queue): they then ask again at
+   * once rather than at their next poll. Without it, waiters only poll.
+   */
+  readonly wakeups?: PermitWakeups
 }

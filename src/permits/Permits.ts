@@ -164,7 +164,8 @@ const resolved = <A>(a: A): Promise<A> => Promise.resolve(a)
  * Binds the permit operations to a store. A waiting `acquire` keeps its place
  * in the key's FIFO queue by asking again on the retry policy's cadence,
  * capped at a third of the TTL (a queue entry lives at most a TTL from the
- * latest request, so a live waiter never drops out between two requests);
+ * latest request, so a live waiter never drops out between two requests),
+ * and at once when the store wakes the key's waiters (`PermitStore.wakeups`);
  * when it gives up, times out or is aborted, it leaves the queue. A request
  * whose outcome is unknown (a lost reply) is given back by its token.
  *
@@ -214,7 +215,10 @@ export const makePermits = (store: PermitStore, options: PermitsOptions = {}): P
   const permitTries = (key: string, weight: number, limit: number, ttlMs: number, deadline: number): Tries<Permit> => {
     let token = env.token()
     let queued = false
+    /** Wake-ups of the key seen before the latest request was sent: a later one means ask again. */
+    let woken = 0
     const send = async (): Promise<TryResult<Permit>> => {
+      woken = store.wakeups?.seen(key) ?? 0
       const sentAt = clock.now()
       const waitMs = Math.max(0, Math.ceil(deadline - sentAt))
       queued ||= waitMs > 0
@@ -237,7 +241,8 @@ export const makePermits = (store: PermitStore, options: PermitsOptions = {}): P
     return {
       first: send,
       next: send,
-      wait: (ms, signal) => clock.sleep(ms, signal).then(() => E.right(O.none)),
+      wait: (ms, signal) =>
+        (queued && store.wakeups !== undefined ? store.wakeups.wait(key, woken, ms, signal) : clock.sleep(ms, signal)).then(() => E.right(O.none)),
       abandon: () => (queued ? store.release({ key, token, revision: '' })().then(() => undefined) : resolved(undefined))
     }
   }

@@ -14,7 +14,9 @@ export const hostilePermitStore = (
   clock: ManualClock,
   tape: Tape,
   faults: Faults,
-  faulted: (token: string) => void = () => undefined
+  faulted: (token: string) => void = () => undefined,
+  /** Whether this client is woken when permits are freed (else it only polls). */
+  woken = false
 ): PermitStore => {
   const through = hostileCalls(clock, tape, faults, faulted)
   return {
@@ -23,6 +25,7 @@ export const hostilePermitStore = (
     checkTtl: base.checkTtl,
     acquire: (request) => through(request.key, request.token, () => base.acquire(request)),
     release: (held) => through(held.key, held.token, () => base.release(held)),
-    extend: (held, ttl) => through(held.key, held.token, () => base.extend(held, ttl))
+    extend: (held, ttl) => through(held.key, held.token, () => base.extend(held, ttl)),
+    ...(woken && base.wakeups !== undefined ? { wakeups: base.wakeups } : {})
   }
 }
