@@ -8,6 +8,7 @@ import { makeReadWriteLock } from '../src/permits/ReadWriteLock.js'
 import { makeSemaphore } from '../src/permits/Semaphore.js'
 import { connectRedis } from '../adapters/node-redis.js'
 import { redisPermitStore } from '../src/redis/redisPermitStore.js'
+import { constantDelay } from '../src/RetryPolicy.js'
 import type { PermitReport, PermitSection, PermitTask } from './support/permitWorker.js'
 import { RedisServer, startRedis } from './support/redisServer.js'
 import { runWorkers } from './support/workers.js'
@@ -128,6 +129,31 @@ S('a writer waiting on Redis blocks later readers; its fence is above every read
   const w = await writer
   assert.ok(E.isRight(w) && w.right.fence > reader.right.fence)
   if (E.isRight(w)) await rw.release(w.right)()
+  await connected.right.close()
+})
+
+S('wake-ups over pub/sub: a release admits a waiter polling every 2 s within a few ms; a driver without subscribe leaves it to its next poll', async () => {
+  const connected = await connectRedis({ host: redis.host, port: redis.port })()
+  if (E.isLeft(connected)) return assert.unreachable('connect')
+  const { driver } = connected.right
+  for (const woken of [true, false]) {
+    const store = redisPermitStore(woken ? driver : { send: driver.send })
+    assert.is(store.wakeups !== undefined, woken)
+    const semaphore = makeSemaphore(store, { retry: constantDelay(2_000) })
+    const key = `wake-${randomToken()}`
+    const holder = await semaphore.acquire(key, 1, 10_000, 0)()
+    if (E.isLeft(holder)) return assert.unreachable('holder')
+    const started = performance.now()
+    const waiting = semaphore.acquire(key, 1, 10_000, 5_000)()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await semaphore.release(holder.right)()
+    const waiter = await waiting
+    const ms = performance.now() - started
+    assert.ok(E.isRight(waiter))
+    if (woken) assert.ok(ms < 600, `woken after ${ms.toFixed(0)} ms`)
+    else assert.ok(ms >= 1_900, `polled after ${ms.toFixed(0)} ms`)
+    if (E.isRight(waiter)) await semaphore.release(waiter.right)()
+  }
   await connected.right.close()
 })
 

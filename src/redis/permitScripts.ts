@@ -6,7 +6,9 @@
  * Keys, all in the permit key's cluster slot (see `permitKeys`): `KEYS[1]`
  * the holders (a hash: token → `"<weight> <limit> <fence> <expires at ms>"`),
  * `KEYS[2]` the fencing counter (the lock's, see `fenceKey`), `KEYS[3]` the
- * wait queue (a list of `"<expires at ms> <weight> <token>"`, first first).
+ * wait queue (a list of `"<expires at ms> <weight> <channel length>
+ * <channel><token>"`, first first: the channel is where the waiter's client
+ * is woken, empty for a client that polls only).
  * The holders hash and the queue expire after their longest-lived entry.
  *
  * @since 0.4.0
@@ -24,9 +26,10 @@ local function holder(value)
   return tonumber(w), tonumber(l), f, tonumber(e)
 end
 local function waiter(entry)
-  local e, w, token = string.match(entry, '^(%d+) (%d+) (.*)$')
+  local e, w, c, rest = string.match(entry, '^(%d+) (%d+) (%d+) (.*)$')
   if not e then return nil end
-  return tonumber(e), tonumber(w), token
+  c = tonumber(c)
+  return tonumber(e), tonumber(w), string.sub(rest, c + 1), string.sub(rest, 1, c)
 end
 local function keepAlive(key, ms)
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
@@ -35,14 +38,16 @@ local function ms(x) return string.format('%.0f', x) end
 local function dequeue(token)
   for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
     local _, _, t = waiter(entry)
-    if t == token then redis.call('LREM', KEYS[3], 1, entry) return end
+    if t == token then redis.call('LREM', KEYS[3], 1, entry) return true end
   end
+  return false
 end
 `
 
 /**
  * `ARGV[1]` token, `ARGV[2]` weight, `ARGV[3]` limit, `ARGV[4]` TTL in ms,
- * `ARGV[5]` how long to keep a place in the queue (0: none). Drops expired
+ * `ARGV[5]` how long to keep a place in the queue (0: none), `ARGV[6]` the
+ * channel that wakes the waiter (empty: none). Drops expired
  * holders; a token that holds a permit gets its TTL reset and its fence
  * back; otherwise the request is admitted when the weights held, those of the
  * live waiters ahead of it and its own fit the smallest limit among its own
@@ -102,7 +107,7 @@ if used + ahead + weight <= capacity then
 end
 if wait > 0 then
   local life = math.min(wait, ttl)
-  local entry = ms(t + life) .. ' ' .. weight .. ' ' .. token
+  local entry = ms(t + life) .. ' ' .. weight .. ' ' .. #ARGV[6] .. ' ' .. ARGV[6] .. token
   if place then
     redis.call('LINSERT', KEYS[3], 'BEFORE', place, entry)
     redis.call('LREM', KEYS[3], 1, place)
@@ -115,8 +120,10 @@ return false`
 )
 
 /**
- * `ARGV[1]` token. Removes the token's queue entry and its permit: returns 1
- * if it held a live permit, else 0.
+ * `ARGV[1]` token, `ARGV[2]` the permit key. Removes the token's queue entry
+ * and its permit: returns 1 if it held a live permit, else 0. When it removed
+ * either and live waiters remain, it publishes the permit key once on each
+ * of their distinct channels (a wake-up: they ask again at once).
  *
  * @example
  * import { permitReleaseScript } from 'leaselock/redis'
@@ -125,10 +132,22 @@ return false`
  * @since 0.4.0
  */
 export const permitReleaseScript: Script = script(
-  `${luaCommon}dequeue(ARGV[1])
+  `${luaCommon}local t = now()
+local left = dequeue(ARGV[1])
 local w, _, _, e = holder(redis.call('HGET', KEYS[1], ARGV[1]))
 redis.call('HDEL', KEYS[1], ARGV[1])
-if w and e > now() then return 1 end
+local held = w and e > t
+if held or left then
+  local woken = {}
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    local until_, _, _, channel = waiter(entry)
+    if until_ and until_ > t and channel ~= '' and not woken[channel] then
+      woken[channel] = true
+      redis.call('PUBLISH', channel, ARGV[2])
+    end
+  end
+end
+if held then return 1 end
 return 0`
 )
 
