@@ -8,7 +8,6 @@
 import * as E from 'fp-ts/lib/Either.js'
 import { Lock, makeLock } from '../src/Lock.js'
 import { makeSemaphore } from '../src/permits/Semaphore.js'
-import { constantDelay } from '../src/RetryPolicy.js'
 import { message } from '../src/LockError.js'
 import { memoryStore } from '../adapters/memory.js'
 import { quorumStore } from '../src/quorum/quorumStore.js'
@@ -200,8 +199,9 @@ export const oursRedisCluster = async (nodes: string, options: { readonly oneMas
 
 /**
  * leaselock's semaphore on Redis as a {@link Locker}: each `acquire` takes one
- * permit of `limit` (`connectRedis`, `redisPermitStore`, `makeSemaphore`),
- * polling every 10 ms while it waits, as redis-semaphore does by default.
+ * permit of `limit` (`connectRedis`, `redisPermitStore`, `makeSemaphore`
+ * with its defaults: woken over pub/sub when permits are freed, polling on
+ * the default retry policy meanwhile).
  *
  * @example
  * import { oursRedisSemaphore } from './ours.js'
@@ -213,7 +213,7 @@ export const oursRedisCluster = async (nodes: string, options: { readonly oneMas
 export const oursRedisSemaphore = async (url: string, limit: number): Promise<Locker> => {
   const connected = await connectRedis({ uri: url })()
   if (E.isLeft(connected)) throw new Error(`leaselock semaphore: ${message(connected.left)}`)
-  const semaphore = makeSemaphore(redisPermitStore(connected.right.driver), { retry: constantDelay(10) })
+  const semaphore = makeSemaphore(redisPermitStore(connected.right.driver))
   return {
     acquire: async (key, ttlMs, timeoutMs) => {
       const acquired = await semaphore.acquire(key, limit, ttlMs, timeoutMs)()

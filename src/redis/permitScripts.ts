@@ -122,8 +122,10 @@ return false`
 /**
  * `ARGV[1]` token, `ARGV[2]` the permit key. Removes the token's queue entry
  * and its permit: returns 1 if it held a live permit, else 0. When it removed
- * either and live waiters remain, it publishes the permit key once on each
- * of their distinct channels (a wake-up: they ask again at once).
+ * either, it wakes the live waiters that may fit now — the first, and those
+ * behind it while the weights held and queued up to them fit the holders'
+ * smallest limit (all of them when nobody holds a permit) — by publishing
+ * the permit key once on each of their distinct channels.
  *
  * @example
  * import { permitReleaseScript } from 'leaselock/redis'
@@ -138,12 +140,26 @@ local w, _, _, e = holder(redis.call('HGET', KEYS[1], ARGV[1]))
 redis.call('HDEL', KEYS[1], ARGV[1])
 local held = w and e > t
 if held or left then
-  local woken = {}
+  local holders = redis.call('HGETALL', KEYS[1])
+  local used, capacity = 0, nil
+  for i = 1, #holders, 2 do
+    local hw, hl, _, he = holder(holders[i + 1])
+    if hw and he > t then
+      used = used + hw
+      capacity = capacity and math.min(capacity, hl) or hl
+    end
+  end
+  local woken, ahead, first = {}, 0, true
   for _, entry in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-    local until_, _, _, channel = waiter(entry)
-    if until_ and until_ > t and channel ~= '' and not woken[channel] then
-      woken[channel] = true
-      redis.call('PUBLISH', channel, ARGV[2])
+    local until_, weight, _, channel = waiter(entry)
+    if until_ and until_ > t then
+      ahead = ahead + weight
+      if not first and capacity and used + ahead > capacity then break end
+      first = false
+      if channel ~= '' and not woken[channel] then
+        woken[channel] = true
+        redis.call('PUBLISH', channel, ARGV[2])
+      end
     end
   end
 end
