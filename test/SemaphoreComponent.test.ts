@@ -101,4 +101,20 @@ S('over a Redis lock component in redlock mode, the semaphore is UNSUPPORTED', a
   }
 })
 
+S('a permit that lands after close began is given back and reported ABORTED; before open, permits() is NotOpened; a bad reference resolver is INVALID_CONFIG', async () => {
+  const idle = new RedisSemaphore()
+  assert.ok(E.isLeft(idle.permits()) && idle.permits()._tag === 'Left')
+  assert.is(await codeOf(Promise.resolve().then(() => idle.setReferences({ discovery: 42 } as never))), 'INVALID_CONFIG')
+  const semaphore = await opened()
+  const key = `late-${randomToken()}`
+  const landing = codeOf(semaphore.tryAcquirePermit('t9', key, 1, 60_000))
+  const closed = semaphore.close('t')
+  assert.is(await landing, 'ABORTED t9')
+  await closed
+  const c = await connectRedis({ host: redis.host, port: redis.port })()
+  if (E.isLeft(c)) return assert.unreachable('connect')
+  assert.equal(await c.right.driver.send(['HLEN', `{${key}}:holders`])(), E.right(0), 'the late permit was given back')
+  await c.right.close()
+})
+
 S.run()

@@ -49,6 +49,8 @@ const CLOSED = 'the semaphore component was closed'
  */
 export class SemaphoreComponent {
   private readonly held = new Map<string, Permit>()
+  /** Acquisitions under way (settled, never rejecting): `close` waits for them, so that a permit landing meanwhile is given back. */
+  private readonly acquiring = new Set<Promise<void>>()
   private closing = new AbortController()
 
   constructor(private readonly component: LockComponent<BaseOptions>) {}
@@ -74,9 +76,10 @@ export class SemaphoreComponent {
     if (this.closing.signal.aborted) this.closing = new AbortController()
   }
 
-  /** Stops waiting acquisitions, releases the permits this instance holds, and closes the connection. */
+  /** Stops waiting acquisitions, releases the permits this instance holds (and those landing meanwhile), and closes the connection. */
   async close(context?: Context): Promise<void> {
     this.closing.abort(CLOSED)
+    await Promise.all(this.acquiring)
     const permits = this.component.permits()
     const held = [...this.held.values()]
     this.held.clear()
@@ -85,9 +88,11 @@ export class SemaphoreComponent {
   }
 
   /** One attempt at a permit of `key` under `limit`: the permit, or `undefined` when none is free (or others queue ahead). */
-  async tryAcquirePermit(context: Context, key: string, limit: number, ttl: number): Promise<Permit | undefined> {
-    const result = await this.run(context, (permits) => permits.tryAcquire(key, 1, limit, ttl)())
-    return O.isSome(result) ? this.keep(context, result.value) : undefined
+  tryAcquirePermit(context: Context, key: string, limit: number, ttl: number): Promise<Permit | undefined> {
+    return this.tracked(async () => {
+      const result = await this.run(context, (permits) => permits.tryAcquire(key, 1, limit, ttl)())
+      return O.isSome(result) ? this.keep(context, result.value) : undefined
+    })
   }
 
   /** Waits up to `timeout` ms for a permit of `key` under `limit`. */
@@ -126,9 +131,21 @@ export class SemaphoreComponent {
     return result.right
   }
 
-  private async waitFor(context: Context, f: (permits: Permits, signal: AbortSignal) => Promise<E.Either<LockError, Permit>>): Promise<Permit> {
+  private waitFor(context: Context, f: (permits: Permits, signal: AbortSignal) => Promise<E.Either<LockError, Permit>>): Promise<Permit> {
     const signal = this.closing.signal
-    return this.keep(context, await this.run(context, (permits) => f(permits, signal)))
+    return this.tracked(async () => this.keep(context, await this.run(context, (permits) => f(permits, signal))))
+  }
+
+  /** Runs an acquisition where `close` can wait for it. */
+  private tracked<A>(run: () => Promise<A>): Promise<A> {
+    const running = run()
+    const settled = running.then(
+      () => undefined,
+      () => undefined
+    )
+    this.acquiring.add(settled)
+    void settled.then(() => this.acquiring.delete(settled))
+    return running
   }
 
   /** Records a permit; one that lands after `close` began is given back and reported `ABORTED`. */

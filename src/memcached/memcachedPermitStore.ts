@@ -9,15 +9,16 @@ import type { LockError } from '../LockError.js'
 import type { PermitStore } from '../permits/PermitStore.js'
 
 /**
- * Why Memcached has no semaphores or read-write locks (yet). Permits on one
- * item (a CAS-updated list of holders) need each permit to expire alone, so
- * every client must judge "has this permit expired?" on one clock. Memcached
- * expires whole items only, and tells its clock only through `stats` (whole
- * seconds, in a request apart from the CAS write, and per server). A safe
- * scheme on that reading — expiries recorded in server seconds, judged a
- * second late, validity counted from the reading — is possible but not built;
- * client clocks are not safe (a client whose clock runs ahead would free
- * others' permits early).
+ * Why Memcached has no semaphores or read-write locks (yet). Each permit must
+ * expire alone, judged on one clock all clients share — never a client's (a
+ * client whose clock runs ahead would free others' permits early). Memcached
+ * offers no clock a CAS write can be judged against: it shows its time only
+ * through `stats` (whole seconds, in a request apart from the write). What it
+ * does judge on its own clock is item expiry, so a safe version keeps one item
+ * per permit (the server expires it), a CAS-updated item listing the holders
+ * and the waiters, and a fence from the CAS counter — several round trips per
+ * admission and a membership check on every extend (a re-sent `ADD` can
+ * revive a lapsed permit's item). It is not built in this version.
  *
  * @example
  * import { MEMCACHED_PERMITS_WHY } from 'leaselock/memcached'
@@ -26,7 +27,7 @@ import type { PermitStore } from '../permits/PermitStore.js'
  * @since 0.4.0
  */
 export const MEMCACHED_PERMITS_WHY =
-  'per-permit expiry must be judged on a clock all clients share; memcached expires whole items only and tells its clock only through `stats` (whole seconds, apart from the CAS write), on which no safe scheme is built yet; client clocks are not safe'
+  'each permit must expire alone, judged on a clock all clients share; memcached has no clock a CAS write can be judged against (its time shows only in `stats`, in whole seconds, apart from the write) and client clocks are not safe; a version with one server-expired item per permit is possible but not built yet'
 
 /**
  * A permit store for Memcached that refuses every call with `Unsupported`
