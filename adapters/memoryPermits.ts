@@ -47,6 +47,23 @@ export interface MemoryPermitStore extends PermitStore {
   readonly holders: (key: string) => ReadonlyArray<MemoryPermit>
   /** The tokens of the live waiters of `key`, first first. */
   readonly queued: (key: string) => ReadonlyArray<string>
+  /** Another client of the same data, with its own wake-ups (like a second process on one server). */
+  readonly client: (options?: MemoryPermitClientOptions) => MemoryPermitStore
+}
+
+/**
+ * @example
+ * import { MemoryPermitClientOptions } from 'leaselock/memory'
+ * const late: MemoryPermitClientOptions = { deliver: (wake) => setTimeout(wake, 50) }
+ *
+ * @since 0.4.0
+ */
+export interface MemoryPermitClientOptions {
+  /**
+   * Carries each wake-up to this client: `deliver(wake)` must call `wake`
+   * (at once by default). A model can delay it, drop it or call it twice.
+   */
+  readonly deliver?: (wake: () => void) => void
 }
 
 /**
@@ -57,7 +74,7 @@ export interface MemoryPermitStore extends PermitStore {
  *
  * @since 0.4.0
  */
-export interface MemoryPermitStoreOptions {
+export interface MemoryPermitStoreOptions extends MemoryPermitClientOptions {
   /** The clock TTLs run on; the real monotonic clock by default. */
   readonly clock?: Clock
 }
@@ -94,7 +111,8 @@ const sum = (weights: Iterable<{ readonly weight: number }>): number => {
 /**
  * Creates an empty permit store (see `PermitStore` for the admission rule).
  * Fences come from one counter shared by all keys, so they grow per key too.
- * A release (or a waiter leaving) wakes the key's other waiters at once.
+ * A release (or a waiter leaving) wakes the key's other waiters at once, in
+ * every client (see `client`), through each client's `deliver`.
  * A key's state is dropped once it has no live permit and no live waiter.
  *
  * @example
@@ -111,11 +129,23 @@ const sum = (weights: Iterable<{ readonly weight: number }>): number => {
  *
  * @since 0.4.0
  */
-export const memoryPermitStore = (options: MemoryPermitStoreOptions = {}): MemoryPermitStore => {
-  const clock = options.clock ?? realClock
-  const keys = new Map<string, KeyState>()
+export const memoryPermitStore = (options: MemoryPermitStoreOptions = {}): MemoryPermitStore =>
+  clientOf({ clock: options.clock ?? realClock, keys: new Map(), clients: new Set(), lastFence: 0n }, options)
+
+/** The data every client of one memory permit store shares: what a server holds, and who to wake. */
+interface Shared {
+  readonly clock: Clock
+  readonly keys: Map<string, KeyState>
+  readonly clients: Set<(key: string) => void>
+  lastFence: bigint
+}
+
+const clientOf = (shared: Shared, options: MemoryPermitClientOptions): MemoryPermitStore => {
+  const { clock, keys } = shared
   const wakeups = makeWakeups(clock)
-  let lastFence = 0n
+  const deliver = options.deliver ?? ((wake: () => void) => wake())
+  shared.clients.add((key) => deliver(() => wakeups.notify(key)))
+  const wakeAll = (key: string): void => shared.clients.forEach((wake) => wake(key))
 
   /** The key's state with what expired dropped (created empty when absent). */
   const stateOf = (key: string): KeyState => {
@@ -152,8 +182,8 @@ export const memoryPermitStore = (options: MemoryPermitStoreOptions = {}): Memor
         let capacity = limit
         for (const h of state.holders.values()) capacity = Math.min(capacity, h.limit)
         if (sum(state.holders.values()) + ahead + weight <= capacity) {
-          lastFence += 1n
-          const holder: Holder = { weight, limit, fence: lastFence, expiresAt: now + ttlMs }
+          shared.lastFence += 1n
+          const holder: Holder = { weight, limit, fence: shared.lastFence, expiresAt: now + ttlMs }
           state.holders.set(token, holder)
           if (place >= 0) state.waiters.splice(place, 1)
           return O.some(grant(holder, ttlMs))
@@ -173,7 +203,7 @@ export const memoryPermitStore = (options: MemoryPermitStoreOptions = {}): Memor
         state.waiters = state.waiters.filter((w) => w.token !== token)
         const held = state.holders.delete(token)
         // Something was freed, or a waiter ahead left: the others may fit now.
-        if ((held || state.waiters.length < queued) && state.waiters.length > 0) wakeups.notify(key)
+        if ((held || state.waiters.length < queued) && state.waiters.length > 0) wakeAll(key)
         tidy(key, state)
         return held
       }),
@@ -196,7 +226,8 @@ export const memoryPermitStore = (options: MemoryPermitStoreOptions = {}): Memor
       const state = stateOf(key)
       tidy(key, state)
       return state.waiters.map((w) => w.token)
-    }
+    },
+    client: (more = {}) => clientOf(shared, more)
   }
   return store
 }
