@@ -31,6 +31,7 @@ import { LockReferences, PipReferences, resolveConnections, resolveCredential, t
 import { ComponentSettings, ConfiguredSettings, decodeSettings, describeConnection } from '../config/settings.js'
 import { Context, traceIdOf } from './Context.js'
 import { withDeadline } from './deadline.js'
+import { track } from './inFlight.js'
 
 export type { Context } from './Context.js'
 
@@ -250,7 +251,7 @@ export abstract class LockComponent<O extends BaseOptions> {
   async tryAcquireLock(context: Context, key: string, ttl: number): Promise<boolean> {
     const traceId = traceIdOf(context)
     const session = this.current(traceId)
-    return this.acquiring(session, async () => {
+    return track(session.acquiring, async () => {
       const result = await session.lock.tryAcquire(key, ttl)()
       if (E.isLeft(result)) throw new LockException(result.left, traceId)
       if (O.isNone(result.right)) return false
@@ -267,7 +268,7 @@ export abstract class LockComponent<O extends BaseOptions> {
   async acquireLock(context: Context, key: string, ttl: number, timeout: number): Promise<void> {
     const traceId = traceIdOf(context)
     const session = this.current(traceId)
-    return this.acquiring(session, async () => {
+    return track(session.acquiring, async () => {
       const result = await session.lock.acquire(key, ttl, timeout, { signal: session.closing.signal, confirmed: true })()
       if (E.isLeft(result)) throw new LockException(result.left, traceId)
       await this.keep(session, result.right, traceId)
@@ -317,18 +318,6 @@ export abstract class LockComponent<O extends BaseOptions> {
   private current(traceId: string | undefined): Session {
     if (this.session === undefined) throw new LockException(notOpened, traceId)
     return this.session
-  }
-
-  /** Runs an acquisition where `close` can wait for it. */
-  private acquiring<A>(session: Session, run: () => Promise<A>): Promise<A> {
-    const running = run()
-    const settled = running.then(
-      () => undefined,
-      () => undefined
-    )
-    session.acquiring.add(settled)
-    void settled.then(() => session.acquiring.delete(settled))
-    return running
   }
 
   /** Records a new lease; one that lands after `close` is given back at once (before the backend closes). */

@@ -11,6 +11,7 @@ import type { LockReferences, PipReferences } from '../config/references.js'
 import { LockError, LockException, aborted } from '../LockError.js'
 import { MAX_PERMITS, Permit, Permits } from '../permits/Permits.js'
 import { Context, traceIdOf } from './Context.js'
+import { track } from './inFlight.js'
 import type { BaseOptions, LockComponent } from './LockComponent.js'
 
 const CLOSED = 'the semaphore component was closed'
@@ -89,7 +90,7 @@ export class SemaphoreComponent {
 
   /** One attempt at a permit of `key` under `limit`: the permit, or `undefined` when none is free (or others queue ahead). */
   tryAcquirePermit(context: Context, key: string, limit: number, ttl: number): Promise<Permit | undefined> {
-    return this.tracked(async () => {
+    return track(this.acquiring, async () => {
       const result = await this.run(context, (permits) => permits.tryAcquire(key, 1, limit, ttl)())
       return O.isSome(result) ? this.keep(context, result.value) : undefined
     })
@@ -133,19 +134,7 @@ export class SemaphoreComponent {
 
   private waitFor(context: Context, f: (permits: Permits, signal: AbortSignal) => Promise<E.Either<LockError, Permit>>): Promise<Permit> {
     const signal = this.closing.signal
-    return this.tracked(async () => this.keep(context, await this.run(context, (permits) => f(permits, signal))))
-  }
-
-  /** Runs an acquisition where `close` can wait for it. */
-  private tracked<A>(run: () => Promise<A>): Promise<A> {
-    const running = run()
-    const settled = running.then(
-      () => undefined,
-      () => undefined
-    )
-    this.acquiring.add(settled)
-    void settled.then(() => this.acquiring.delete(settled))
-    return running
+    return track(this.acquiring, async () => this.keep(context, await this.run(context, (permits) => f(permits, signal))))
   }
 
   /** Records a permit; one that lands after `close` began is given back and reported `ABORTED`. */
