@@ -28,6 +28,7 @@ const tests = [
 export default {
   mutate: [
     'src/Lock.ts',
+    'src/AcquireLoop.ts',
     'src/KeepAlive.ts',
     'src/RetryPolicy.ts',
     'src/QueuedWait.ts',

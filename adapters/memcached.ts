@@ -27,6 +27,7 @@ export * from '../src/memcached/keys.js'
 export * from '../src/memcached/MemcachedConnection.js'
 export * from '../src/memcached/MemcachedLock.js'
 export * from '../src/memcached/memcachedStore.js'
+export * from '../src/memcached/memcachedPermitStore.js'
 export * from '../src/memcached/protocol.js'
 export * from './memjs.js'
 

@@ -310,3 +310,5 @@ const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => 
  */
 export const memoryStore = (options: MemoryStoreOptions = {}): MemoryStore =>
   clientOf({ clock: options.clock ?? realClock, entries: new Map(), queues: new Map(), lastFence: 0n, sweepAt: 1024 }, options)
+
+export * from './memoryPermits.js'

@@ -21,6 +21,7 @@
  * @since 0.1.0
  */
 import type { Environment } from '../src/Environment.js'
+import { SemaphoreComponent } from '../src/compat/SemaphoreComponent.js'
 import { RedisLockComponent } from '../src/redis/RedisLock.js'
 import { connectRedis } from './node-redis.js'
 import { connectRedisCluster } from './node-redis-cluster.js'
@@ -32,6 +33,8 @@ export * from '../src/redis/RedisLock.js'
 export * from '../src/redis/RedisReply.js'
 export * from '../src/redis/redisNode.js'
 export * from '../src/redis/redisStore.js'
+export * from '../src/redis/redisPermitStore.js'
+export * from '../src/redis/permitScripts.js'
 export * from '../src/redis/scripts.js'
 export * from '../src/redis/slots.js'
 export * from './node-redis.js'
@@ -84,5 +87,37 @@ export class RedisLock extends RedisLockComponent {
   constructor(env?: Environment) {
     // The environment's randomness also jitters the reconnection of a single node's client.
     super({ standalone: (options) => connectRedis(options, env), cluster: connectRedisCluster, sentinel: connectRedisSentinel }, env)
+  }
+}
+
+/**
+ * Semaphores and read-write locks in Redis with the Pip.Services component
+ * API: configured by the same keys as {@link RedisLock} (one server, a
+ * Redis Cluster or a Sentinel primary, as `options.mode` says; `redlock`
+ * mode keeps no permits and answers `UNSUPPORTED`), see `SemaphoreComponent`.
+ *
+ * @example
+ * import { ConfigParams } from 'leaselock'
+ * import { RedisSemaphore } from 'leaselock/redis'
+ *
+ * const semaphore = new RedisSemaphore()
+ * semaphore.configure(ConfigParams.fromTuples(
+ *   'host', 'localhost',
+ *   'port', Number(process.env.REDIS_PORT ?? 6379)
+ * ))
+ * await semaphore.open('123')
+ * const permit = await semaphore.acquirePermit('123', 'api:quota', 3, 10_000, 1_000)
+ * try {
+ *   // At most 3 of these at once, across processes...
+ * } finally {
+ *   await semaphore.releasePermit('123', permit)
+ * }
+ * await semaphore.close('123')
+ *
+ * @since 0.4.0
+ */
+export class RedisSemaphore extends SemaphoreComponent {
+  constructor(env?: Environment) {
+    super(new RedisLock(env))
   }
 }

@@ -136,30 +136,41 @@ const exited = (child: ChildProcess, ms: number): Promise<void> =>
       })
 
 /**
- * Runs the contention scenario for one contestant. Workers connect and warm up
- * before the common start (`beforeGo` runs once all are ready), stop starting
- * attempts at the end of the window and report every attempt; the figures
- * cover the window only.
+ * What the workers of one run recorded, and the window they were measured in.
+ *
+ * @since 0.4.0
+ */
+export interface Collected {
+  readonly records: ReadonlyArray<WorkerRecord>
+  readonly window: readonly [number, number]
+}
+
+/**
+ * Forks `options.workers` workers of one contestant, starts them together and
+ * collects every attempt they recorded on the shared timeline; rejects when
+ * a worker fails. Workers connect and warm up before the common start
+ * (`beforeGo` runs once all are ready) and stop starting attempts at the end
+ * of the window.
  *
  * @example
- * import { contention } from './contention.js'
- * const result = await contention('redlock', { redisUrl: 'redis://127.0.0.1:6379' }, {
+ * import { collect } from './contention.js'
+ * const { records } = await collect('redlock', { redisUrl: 'redis://127.0.0.1:6379' }, {
  *   workers: 4, holdMs: 2, pauseMs: 1, durationMs: 2000, ttlMs: 5000, timeoutMs: 10000, prefix: 'bench'
- * }, console.error)
+ * }, 'contention')
  *
- * @since 0.1.0
+ * @since 0.4.0
  */
-export const contention = async (
+export const collect = async (
   contestant: string,
   endpoints: Endpoints,
   options: ContentionOptions,
-  progress: Progress,
+  scenario: string,
   beforeGo: () => Promise<void> = async () => undefined
-): Promise<Outcome<ContentionResult>> => {
+): Promise<Collected> => {
   const setup = (index: number): WorkerSetup => ({
     contestant,
     endpoints,
-    key: `${options.prefix}:contention:${contestant}:${options.workers}`,
+    key: `${options.prefix}:${scenario}:${contestant}:${options.workers}`,
     ttlMs: options.ttlMs,
     timeoutMs: options.timeoutMs,
     holdMs: options.holdMs,
@@ -180,7 +191,35 @@ export const contention = async (
     const done = children.map((child) => expect(child, 'done', options.durationMs + options.timeoutMs + 20_000))
     for (const child of children) child.send({ type: 'go', startAt, endAt } satisfies ToWorker)
     const records = (await Promise.all(done)).map((m) => m.record)
-    const figures = contentionFigures(records, [startAt, endAt])
+    return { records, window: [startAt, endAt] }
+  } finally {
+    for (const child of children) if (child.connected) child.disconnect()
+    await Promise.all(children.map((child) => exited(child, 5_000)))
+  }
+}
+
+/**
+ * Runs the contention scenario for one contestant (see {@link collect}); the
+ * figures cover the window only.
+ *
+ * @example
+ * import { contention } from './contention.js'
+ * const result = await contention('redlock', { redisUrl: 'redis://127.0.0.1:6379' }, {
+ *   workers: 4, holdMs: 2, pauseMs: 1, durationMs: 2000, ttlMs: 5000, timeoutMs: 10000, prefix: 'bench'
+ * }, console.error)
+ *
+ * @since 0.1.0
+ */
+export const contention = async (
+  contestant: string,
+  endpoints: Endpoints,
+  options: ContentionOptions,
+  progress: Progress,
+  beforeGo: () => Promise<void> = async () => undefined
+): Promise<Outcome<ContentionResult>> => {
+  try {
+    const { records, window } = await collect(contestant, endpoints, options, 'contention', beforeGo)
+    const figures = contentionFigures(records, window)
     const heard = records.some((r) => (r.notified ?? []).some(Number.isFinite))
     progress(
       `  contention ${contestant} x${options.workers}: busy ${(figures.busy * 100).toFixed(1)}%, wait p99 ${figures.waitMs.p99.toFixed(1)} ms, ` +
@@ -191,15 +230,12 @@ export const contention = async (
       figures: {
         ...figures,
         run: { workers: options.workers, holdMs: options.holdMs, pauseMs: options.pauseMs, durationMs: options.durationMs },
-        ...(heard ? { profile: handoffProfile(records, [startAt, endAt]) } : {})
+        ...(heard ? { profile: handoffProfile(records, window) } : {})
       }
     }
   } catch (e) {
     const error = e instanceof Error ? e.message : String(e)
     progress(`  contention ${contestant}: failed: ${error}`)
     return { ok: false, error }
-  } finally {
-    for (const child of children) if (child.connected) child.disconnect()
-    await Promise.all(children.map((child) => exited(child, 5_000)))
   }
 }

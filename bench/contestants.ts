@@ -9,8 +9,8 @@
 import { Backend, Kind, Locker } from './locker.js'
 import { rawIoredis, rawMemjs, rawNodeRedis } from './floors.js'
 import { Seat, rawRing } from './ring.js'
-import { mutexPeer, redlockPeer, redlockQuorumPeer } from './peers.js'
-import { oursIoredis, oursMemcached, oursMemory, oursQuorum, oursRedis, oursRedisCluster, oursRedisSynced } from './ours.js'
+import { mutexPeer, redlockPeer, redlockQuorumPeer, semaphorePeer } from './peers.js'
+import { oursIoredis, oursMemcached, oursMemory, oursQuorum, oursRedis, oursRedisCluster, oursRedisSemaphore, oursRedisSynced } from './ours.js'
 import type { Endpoints } from './servers.js'
 
 /**
@@ -237,6 +237,48 @@ export const clusterContestants: ReadonlyArray<Contestant> = [
 ]
 
 /**
+ * The limit of the semaphore scenario's semaphore.
+ *
+ * @example
+ * import { SEMAPHORE_LIMIT } from './contestants.js'
+ * assert.strictEqual(SEMAPHORE_LIMIT, 3)
+ *
+ * @since 0.4.0
+ */
+export const SEMAPHORE_LIMIT = 3
+
+/**
+ * The semaphore scenario's contestants: each `acquire` takes one permit of a
+ * semaphore of {@link SEMAPHORE_LIMIT} on the single Redis server.
+ *
+ * @example
+ * import { semaphoreContestants } from './contestants.js'
+ * assert.ok(semaphoreContestants.some((c) => c.id === 'redis-semaphore-semaphore'))
+ *
+ * @since 0.4.0
+ */
+export const semaphoreContestants: ReadonlyArray<Contestant> = [
+  {
+    id: 'leaselock-semaphore',
+    label: 'leaselock semaphore',
+    kind: 'ours',
+    backend: 'redis',
+    client: 'node-redis',
+    contends: false,
+    open: (e) => oursRedisSemaphore(need('Redis', e.redisUrl), SEMAPHORE_LIMIT)
+  },
+  {
+    id: 'redis-semaphore-semaphore',
+    label: 'redis-semaphore Semaphore',
+    kind: 'peer',
+    backend: 'redis',
+    client: 'ioredis',
+    contends: false,
+    open: (e) => semaphorePeer(need('Redis', e.redisUrl), SEMAPHORE_LIMIT)
+  }
+]
+
+/**
  * The contestant with this id.
  *
  * @example
@@ -246,7 +288,7 @@ export const clusterContestants: ReadonlyArray<Contestant> = [
  * @since 0.1.0
  */
 export const contestant = (id: string): Contestant => {
-  const found = contestants.find((c) => c.id === id) ?? clusterContestants.find((c) => c.id === id)
+  const found = [...contestants, ...clusterContestants, ...semaphoreContestants].find((c) => c.id === id)
   if (found === undefined) throw new Error(`unknown contestant ${id}`)
   return found
 }

@@ -7,10 +7,11 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { Lock, makeLock } from '../src/Lock.js'
+import { makeSemaphore } from '../src/permits/Semaphore.js'
 import { message } from '../src/LockError.js'
 import { memoryStore } from '../adapters/memory.js'
 import { quorumStore } from '../src/quorum/quorumStore.js'
-import { connectRedis, connectRedisCluster, redisNode, redisStore } from '../adapters/redis.js'
+import { connectRedis, connectRedisCluster, redisNode, redisPermitStore, redisStore } from '../adapters/redis.js'
 import { MemcachedServerAddress, connectMemcached, memcachedStore } from '../adapters/memcached.js'
 import { ioredisDriver } from '../adapters/ioredis.js'
 import { connectIoredis, quitIoredis } from './floors.js'
@@ -194,4 +195,38 @@ export const oursRedisCluster = async (nodes: string, options: { readonly oneMas
   if (E.isLeft(connected)) throw new Error(`leaselock redis cluster: ${message(connected.left)}`)
   const locker = lockerOf(makeLock(redisStore(connected.right.driver, { syncReplicas: options.syncReplicas })), connected.right.close)
   return options.oneMaster ? { ...locker, acquire: (key, ttlMs, timeoutMs) => locker.acquire(`{one-master}${key}`, ttlMs, timeoutMs) } : locker
+}
+
+/**
+ * leaselock's semaphore on Redis as a {@link Locker}: each `acquire` takes one
+ * permit of `limit` (`connectRedis`, `redisPermitStore`, `makeSemaphore`
+ * with its defaults: woken over pub/sub when permits are freed, polling on
+ * the default retry policy meanwhile).
+ *
+ * @example
+ * import { oursRedisSemaphore } from './ours.js'
+ * const locker = await oursRedisSemaphore('redis://127.0.0.1:6379', 3)
+ * await locker.close()
+ *
+ * @since 0.4.0
+ */
+export const oursRedisSemaphore = async (url: string, limit: number): Promise<Locker> => {
+  const connected = await connectRedis({ uri: url })()
+  if (E.isLeft(connected)) throw new Error(`leaselock semaphore: ${message(connected.left)}`)
+  const semaphore = makeSemaphore(redisPermitStore(connected.right.driver))
+  return {
+    acquire: async (key, ttlMs, timeoutMs) => {
+      const acquired = await semaphore.acquire(key, limit, ttlMs, timeoutMs)()
+      if (E.isLeft(acquired)) {
+        if (acquired.left._tag === 'Timeout') return undefined
+        throw new Error(`leaselock semaphore: ${message(acquired.left)}`)
+      }
+      const permit = acquired.right
+      return async () => {
+        const released = await semaphore.release(permit)()
+        if (E.isLeft(released)) throw new Error(`leaselock semaphore: ${message(released.left)}`)
+      }
+    },
+    close: connected.right.close
+  }
 }

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import Redlock, { ExecutionError, ResourceLockedError } from 'redlock'
-import { Mutex, TimeoutError } from 'redis-semaphore'
+import { Mutex, Semaphore, TimeoutError } from 'redis-semaphore'
 import { Locker } from './locker.js'
 import { connectIoredis, quitIoredis } from './floors.js'
 
@@ -115,6 +115,35 @@ export const mutexPeer = async (url: string): Promise<Locker> => {
         await mutex.release()
         if (lost !== undefined) throw lost
       }
+    },
+    close: () => quitIoredis(client)
+  }
+}
+
+/**
+ * redis-semaphore's `Semaphore` as its README shows it (`new Semaphore(client,
+ * key, limit)`, `acquire()` / `release()`, its default 10 ms retry interval),
+ * on an ioredis client; the TTL and the acquire timeout are the scenario's.
+ *
+ * @example
+ * import { semaphorePeer } from './peers.js'
+ * const locker = await semaphorePeer('redis://127.0.0.1:6379', 3)
+ * await locker.close()
+ *
+ * @since 0.4.0
+ */
+export const semaphorePeer = async (url: string, limit: number): Promise<Locker> => {
+  const client = await connectIoredis(url)
+  return {
+    acquire: async (key, ttlMs, timeoutMs) => {
+      const semaphore = new Semaphore(client, key, limit, { lockTimeout: ttlMs, acquireTimeout: timeoutMs, onLockLost: () => undefined })
+      try {
+        await semaphore.acquire()
+      } catch (e) {
+        if (e instanceof TimeoutError) return undefined
+        throw e
+      }
+      return () => semaphore.release()
     },
     close: () => quitIoredis(client)
   }

@@ -23,6 +23,7 @@ import { Results, definitions, ratios, render, targets } from './report.js'
 import { Entrant, Outcome, latency, throughput } from './scenarios.js'
 import { benchCluster, renderCluster } from './cluster.js'
 import { startClusterServers, startServers } from './servers.js'
+import { SemaphoreFigures, renderSemaphores, semaphoreScenario } from './semaphores.js'
 
 const progress = (line: string): void => {
   process.stderr.write(`${line}\n`)
@@ -70,7 +71,12 @@ const open = async (candidates: ReadonlyArray<Contestant>, endpoints: Parameters
   return entrants
 }
 
-const bench = async (settings: Settings): Promise<Results> => {
+/** How many processes share the semaphore in its scenario. */
+const SEMAPHORE_WORKERS = 8
+/** How long each holds its permit there: long enough that the 3 permits, not the round trips, limit the rate (at best 3 / 20 ms = 150 permits/s). */
+const SEMAPHORE_HOLD_MS = 20
+
+const bench = async (settings: Settings): Promise<Results & { readonly semaphore: Record<string, Outcome<SemaphoreFigures>> }> => {
   const t0 = performance.now()
   const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(1)} s`
   progress(`starting servers for: ${settings.backends.join(', ')}`)
@@ -136,8 +142,14 @@ const bench = async (settings: Settings): Promise<Results> => {
     const outageMs = settings.quick ? 1_500 : 5_000
     if (killable.length > 0) progress(`[${elapsed()}] dead server: ${killable.join(' and ')} killed for ${outageMs} ms each, then restarted`)
     const dead = await deadServers(killable, { outageMs, upCalls: settings.quick ? 200 : 1_000 }, progress)
+    progress(`[${elapsed()}] semaphore: ${SEMAPHORE_WORKERS} processes × ${settings.durationMs} ms on a semaphore of 3 (hold ${SEMAPHORE_HOLD_MS} ms), leaselock and redis-semaphore`)
+    const semaphore: Record<string, Outcome<SemaphoreFigures>> =
+      servers.redisUrl === undefined
+        ? {}
+        : await semaphoreScenario(servers, { workers: SEMAPHORE_WORKERS, holdMs: SEMAPHORE_HOLD_MS, pauseMs: settings.pauseMs, durationMs: settings.durationMs, prefix }, progress)
     progress(`[${elapsed()}] done`)
     return {
+      semaphore,
       generatedAt: new Date().toISOString(),
       settings,
       machine: machine(),
@@ -193,7 +205,7 @@ const main = async (): Promise<number> => {
   const svgFile = join(settings.outDir, `${base}.svg`)
   writeFileSync(jsonFile, `${JSON.stringify({ ...results, ratios: ratios(results), quorum: quorumSummary(results), targets: targets(results) }, null, 2)}\n`)
   writeFileSync(svgFile, resultsChart(results))
-  process.stdout.write(`${render(results)}\n\nwrote ${jsonFile} and ${svgFile}\n`)
+  process.stdout.write(`${render(results)}\n\n${renderSemaphores(results.semaphore)}\n\nwrote ${jsonFile} and ${svgFile}\n`)
   return 0
 }
 

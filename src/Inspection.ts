@@ -16,7 +16,9 @@ import { validateKey } from './validate.js'
 
 /**
  * A backend cannot tell this (`what` is an {@link Inspection} field, or
- * `'inspect'` for a store that cannot be inspected at all), and why.
+ * `'inspect'` for a store that cannot be inspected at all), or cannot do it
+ * (`'permits'`: semaphores and read-write locks), and why. As a `LockError`
+ * its code is `UNSUPPORTED`.
  *
  * @example
  * import { Unsupported } from 'leaselock'
@@ -28,7 +30,7 @@ export interface Unsupported {
   readonly _tag: 'Unsupported'
   /** The store's name (`Store.name`). */
   readonly store: string
-  readonly what: 'remainingMs' | 'fence' | 'waiters' | 'inspect'
+  readonly what: 'remainingMs' | 'fence' | 'waiters' | 'inspect' | 'permits'
   readonly why: string
 }
 

@@ -64,14 +64,15 @@ export class LeaseLostError extends Error {
  *
  * @since 0.1.0
  */
-export interface KeepAlive {
+export interface KeepAlive<L extends Lease = Lease> {
   readonly signal: AbortSignal
-  readonly current: () => Lease
-  readonly stop: () => Promise<Lease>
+  readonly current: () => L
+  readonly stop: () => Promise<L>
 }
 
 /**
- * What a keeper needs from a lock.
+ * What a keeper needs from a lock (or from anything else that hands out
+ * leases of type `L`, like a semaphore's permits).
  *
  * @example
  * import { Renewer, makeLock } from 'leaselock'
@@ -80,13 +81,13 @@ export interface KeepAlive {
  *
  * @since 0.1.0
  */
-export interface Renewer {
+export interface Renewer<L extends Lease = Lease> {
   readonly env: Environment
-  readonly extend: (lease: Lease, ttlMs: number) => TE.TaskEither<LockError, Lease>
+  readonly extend: (lease: L, ttlMs: number) => TE.TaskEither<LockError, L>
   /** The lease as the store confirmed it (see `Lock.confirm`); optional. */
-  readonly confirm?: (lease: Lease) => TE.TaskEither<LockError, Lease>
+  readonly confirm?: (lease: L) => TE.TaskEither<LockError, L>
   /** Calls `onExtended` with every lease an extend of this lease's key and token answers, until the returned function is called; optional. */
-  readonly watch?: (lease: Lease, onExtended: (lease: Lease) => void) => () => void
+  readonly watch?: (lease: L, onExtended: (lease: L) => void) => () => void
 }
 
 /** The keeper's answer when a lease's validity ran out before a request came back. */
@@ -115,7 +116,7 @@ const EXPIRED = Symbol('expired')
  *
  * @since 0.1.0
  */
-export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions = {}): KeepAlive => {
+export const keepAlive = <L extends Lease>(lock: Renewer<L>, lease: L, options: KeepAliveOptions = {}): KeepAlive<L> => {
   const { clock } = lock.env
   const autoRenew = options.autoRenew ?? true
   const fraction = options.renewFraction !== undefined && options.renewFraction > 0 && options.renewFraction < 1 ? options.renewFraction : 1 / 3
@@ -128,13 +129,13 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
    * sent last (one connection, in order): the lease of the latest request is
    * the one that holds, be it a renewal or the holder's own extend.
    */
-  const adoptIfLater = (l: Lease): void => {
+  const adoptIfLater = (l: L): void => {
     // `lease` itself comes back only from a confirmation with nothing to confirm: no news.
     if (l !== lease && l.acquiredAt >= current.acquiredAt) current = l
   }
   const unwatch = lock.watch?.(lease, adoptIfLater) ?? ((): void => undefined)
 
-  const renewDue = (l: Lease): number => l.acquiredAt + (l.validUntil - l.acquiredAt) * fraction
+  const renewDue = (l: L): number => l.acquiredAt + (l.validUntil - l.acquiredAt) * fraction
   const lose = (why: LeaseLostError['why'], lastError?: LockError): void => {
     publish(channels.lost, () => ({ key: current.key, fence: current.fence, why }))
     lost.abort(new LeaseLostError(current.key, why, lastError))
@@ -155,7 +156,7 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
    * answers. If the lease expires first, the signal fires then, and the late
    * answer is still adopted (so `stop()` releases the latest revision).
    */
-  const adopt = async (request: Promise<E.Either<LockError, Lease>>): Promise<E.Either<LockError, Lease> | typeof EXPIRED> => {
+  const adopt = async (request: Promise<E.Either<LockError, L>>): Promise<E.Either<LockError, L> | typeof EXPIRED> => {
     const answer = await untilExpiry(request)
     if (answer !== EXPIRED) {
       if (E.isRight(answer)) adoptIfLater(answer.right)
@@ -210,4 +211,43 @@ export const keepAlive = (lock: Renewer, lease: Lease, options: KeepAliveOptions
       return running.then(() => current)
     }
   }
+}
+
+/**
+ * Runs `use` with `lease` under a keeper (see {@link keepAlive}), then stops
+ * renewal and releases the latest lease: `use`'s own error wins over the
+ * release's; a throw or rejection in `use` is re-thrown after the release.
+ * The `with…` helpers of locks, semaphores and read-write locks all end here.
+ *
+ * @example
+ * import { makeLock, useKept } from 'leaselock'
+ * import { memoryStore } from 'leaselock/memory'
+ * import * as TE from 'fp-ts/lib/TaskEither.js'
+ *
+ * const lock = makeLock(memoryStore())
+ * const acquired = await lock.acquire('report', 1_000, 0)()
+ * assert.ok(acquired._tag === 'Right')
+ * const result = await useKept(lock, lock.release, acquired.right, {}, (lease) => TE.right(lease.fence))
+ * assert.ok(result._tag === 'Right')
+ *
+ * @since 0.4.0
+ */
+export const useKept = async <L extends Lease, E, A>(
+  renewer: Renewer<L>,
+  release: (lease: L) => TE.TaskEither<LockError, void>,
+  lease: L,
+  options: KeepAliveOptions,
+  use: (lease: L, signal: AbortSignal) => TE.TaskEither<E, A>
+): Promise<E.Either<E | LockError, A>> => {
+  const keeper = keepAlive(renewer, lease, options)
+  const releaseLast = (): Promise<E.Either<LockError, void>> => keeper.stop().then((last) => release(last)())
+  let outcome: E.Either<E, A>
+  try {
+    outcome = await use(lease, keeper.signal)()
+  } catch (thrown) {
+    await releaseLast()
+    throw thrown
+  }
+  const released = await releaseLast()
+  return E.isLeft(outcome) || E.isRight(released) ? outcome : released
 }

@@ -8,18 +8,19 @@
 import * as E from 'fp-ts/lib/Either.js'
 import * as O from 'fp-ts/lib/Option.js'
 import type * as TE from 'fp-ts/lib/TaskEither.js'
+import { Progress, runTries } from './AcquireLoop.js'
 import { makeClaims } from './Claims.js'
 import { AcquireEvent, LeaseEvent, channels, publish, trace } from './Diagnostics.js'
 import { Environment, liveEnvironment } from './Environment.js'
 import { Lease, fromGrant } from './Lease.js'
 import { LockError, TimeoutHolder, aborted, code, notHeld, timeout } from './LockError.js'
-import { keepAlive, KeepAliveOptions } from './KeepAlive.js'
+import { KeepAliveOptions, useKept } from './KeepAlive.js'
 import { makeLocalLines } from './LocalLine.js'
 import { queuedTries } from './QueuedWait.js'
-import { RetryPolicy, defaultRetryPolicy, defaultRetryStatus, nextRetryStatus } from './RetryPolicy.js'
+import { RetryPolicy, defaultRetryPolicy } from './RetryPolicy.js'
 import type { Store } from './Store.js'
 import { Tries, TryResult, leaseOf } from './Tries.js'
-import { validateKey, validateTimeout, validateTtl } from './validate.js'
+import { checkKey, checkLease, checkTtl, firstLeft, validateTimeout } from './validate.js'
 
 /**
  * @example
@@ -131,48 +132,8 @@ export interface Lock {
 // arrays on every call, which measured as half of the core's cost per
 // acquire+release.
 
-const checkKey = (store: Store, key: unknown): E.Either<LockError, string> => {
-  const valid = validateKey(key)
-  return E.isLeft(valid) ? valid : store.checkKey(valid.right)
-}
-
-const checkTtl = (store: Store, ttlMs: unknown): E.Either<LockError, number> => {
-  const valid = validateTtl(ttlMs)
-  return E.isLeft(valid) ? valid : store.checkTtl(valid.right)
-}
-
-const checkLease = (store: Store, lease: unknown): E.Either<LockError, Lease> => {
-  const key = checkKey(store, (lease as Partial<Lease> | null | undefined)?.key)
-  return E.isLeft(key) ? key : E.right(lease as Lease)
-}
-
-/** The first Left among checks, or the right values. */
-const firstLeft = <A, B>(a: E.Either<LockError, A>, b: E.Either<LockError, B>): E.Either<LockError, readonly [A, B]> =>
-  E.isLeft(a) ? a : E.isLeft(b) ? b : E.right([a.right, b.right] as const)
-
 const resolved = <A>(a: A): Promise<A> => Promise.resolve(a)
 const done: E.Either<LockError, void> = E.right(undefined)
-
-/** Resolves with the task's result, or with `onAbort()` as soon as `signal` aborts. */
-const raceAbort = <A>(promise: Promise<A>, signal: AbortSignal | undefined, onAbort: () => A): Promise<A> =>
-  signal === undefined
-    ? promise
-    : new Promise<A>((resolve, reject) => {
-        const abort = (): void => resolve(onAbort())
-        if (signal.aborted) return abort()
-        signal.addEventListener('abort', abort, { once: true })
-        promise.then(
-          (a) => {
-            signal.removeEventListener('abort', abort)
-            resolve(a)
-          },
-          (e: unknown) => {
-            // Only a store that breaks the TaskEither contract rejects: pass it on, unhandled by nobody.
-            signal.removeEventListener('abort', abort)
-            reject(e)
-          }
-        )
-      })
 
 /**
  * Binds the lock operations to a store.
@@ -278,11 +239,6 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     }
   }
 
-  /** How many requests an acquisition sent, for its trace. */
-  interface Progress {
-    attempts: number
-  }
-
   /**
    * Queued waiting, one waiter per key at a time: the others of this lock
    * wait their turn in memory (see `LocalLine`), so a process holds one place
@@ -302,7 +258,9 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     }
   }
 
-  const acquireLoop = async (
+  const loopContext = { clock, backend: store.name, release: (lease: Lease) => release(lease)(), holderOf }
+
+  const acquireLoop = (
     key: string,
     ttlMs: number,
     deadline: number,
@@ -310,58 +268,11 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     progress: Progress,
     start = clock.now()
   ): Promise<E.Either<LockError, Lease>> => {
-    const { signal } = opts
-    const retry = opts.retry ?? policy
     const tries =
       store.queue !== undefined && deadline > clock.now()
         ? queuedTries({ env, store, queue: store.queue, claims }, key, ttlMs, deadline, { confirmed: opts.confirmed === true })
         : pollingTries(key, ttlMs)
-    /**
-     * Runs a step unless `signal` aborts first. After an abort the step goes
-     * on in the background: a lease it brings is released, and only then (with
-     * nothing of ours in flight) are the tries abandoned.
-     */
-    const step = (run: () => Promise<TryResult>): Promise<TryResult> => {
-      if (signal?.aborted === true) {
-        void tries.abandon()
-        return resolved(E.left(aborted(key, signal.reason)))
-      }
-      const inFlight = run()
-      return raceAbort(inFlight, signal, () => {
-        void inFlight.then((r): Promise<unknown> => {
-          if (!(E.isRight(r) && O.isSome(r.right))) return tries.abandon()
-          publish(channels.giveback, () => ({ key, backend: store.name, reason: 'aborted' }))
-          return release(r.right.value)()
-        })
-        return E.left(aborted(key, signal?.reason))
-      })
-    }
-    let status = defaultRetryStatus
-    progress.attempts = 1
-    let result = await step(tries.first)
-    for (;;) {
-      if (E.isLeft(result)) {
-        if (result.left._tag === 'Aborted') return result
-        // A failing store would fail (or time out on) the leave as well: send it, but answer now.
-        const leaving = tries.abandon()
-        if (result.left._tag !== 'DriverFailure') await leaving
-        return result
-      }
-      if (O.isSome(result.right)) return E.right(result.right.value)
-      const remaining = deadline - clock.now()
-      const next = retry(status)
-      if (remaining <= 0 || O.isNone(next)) {
-        await tries.abandon()
-        return E.left(timeout(key, progress.attempts, clock.now() - start, await holderOf(key)))
-      }
-      const delay = Math.min(Math.max(0, next.value), remaining)
-      status = nextRetryStatus(status, delay)
-      result = await step(() => tries.wait(delay, signal))
-      if (E.isRight(result) && O.isNone(result.right)) {
-        progress.attempts++
-        result = await step(tries.next)
-      }
-    }
+    return runTries(loopContext, tries, key, deadline, { retry: opts.retry ?? policy, signal: opts.signal }, progress, start)
   }
 
   const acquire: Lock['acquire'] = (key, ttlMs, timeoutMs, opts = {}) => () => {
@@ -434,25 +345,6 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     return E.isLeft(valid) ? resolved(valid) : claims.settle(lease)
   }
 
-  /** Runs `use` under a keeper, then stops renewal and releases: `use`'s error first, then the release's. */
-  const useThenRelease = async <E, A>(
-    lease: Lease,
-    opts: KeepAliveOptions,
-    use: (lease: Lease, signal: AbortSignal) => TE.TaskEither<E, A>
-  ): Promise<E.Either<E | LockError, A>> => {
-    const keeper = keepAlive(lock, lease, opts)
-    const releaseLast = (): Promise<E.Either<LockError, void>> => keeper.stop().then((last) => release(last)())
-    let outcome: E.Either<E, A>
-    try {
-      outcome = await use(lease, keeper.signal)()
-    } catch (thrown) {
-      await releaseLast()
-      throw thrown
-    }
-    const released = await releaseLast()
-    return E.isLeft(outcome) || E.isRight(released) ? outcome : released
-  }
-
   const lock: Lock = {
     store,
     env,
@@ -464,7 +356,7 @@ export const makeLock = (store: Store, options: LockOptions = {}): Lock => {
     watch,
     withLock: (key, ttlMs, opts, use) => async () => {
       const acquired = await acquire(key, ttlMs, opts.timeoutMs, opts)()
-      return E.isLeft(acquired) ? acquired : useThenRelease(acquired.right, opts, use)
+      return E.isLeft(acquired) ? acquired : useKept(lock, release, acquired.right, opts, use)
     }
   }
   return lock

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import type { Unsupported } from './Inspection.js'
 
 /**
  * @example
@@ -211,6 +212,7 @@ export type LockError =
   | ConnectFailed
   | ConfigError
   | NoQuorum
+  | Unsupported
 
 /**
  * @example
@@ -375,6 +377,8 @@ export const code = (e: LockError): string => {
       return 'INVALID_CONFIG'
     case 'NoQuorum':
       return 'NO_QUORUM'
+    case 'Unsupported':
+      return 'UNSUPPORTED'
   }
 }
 
@@ -415,6 +419,8 @@ export const message = (e: LockError): string => {
       return `Invalid configuration: ${e.errors.join('; ')}`
     case 'NoQuorum':
       return `${QUORUM_VERBS[e.operation]} lock ${e.key} got no majority (${e.quorum} of ${e.nodes.length} nodes needed): ${e.nodes.map((n) => `${n.node}: ${n.outcome}`).join('; ')}`
+    case 'Unsupported':
+      return `The ${e.store} store does not support ${e.what === 'permits' ? 'semaphores or read-write locks' : `reading ${e.what}`}: ${e.why}`
   }
 }
 

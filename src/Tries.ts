@@ -19,7 +19,7 @@ import type { Grant } from './Store.js'
  *
  * @since 0.2.0
  */
-export type TryResult = E.Either<LockError, O.Option<Lease>>
+export type TryResult<L extends Lease = Lease> = E.Either<LockError, O.Option<L>>
 
 /**
  * @example
@@ -28,11 +28,11 @@ export type TryResult = E.Either<LockError, O.Option<Lease>>
  *
  * @since 0.2.0
  */
-export interface Tries {
-  readonly first: () => Promise<TryResult>
-  readonly next: () => Promise<TryResult>
+export interface Tries<L extends Lease = Lease> {
+  readonly first: () => Promise<TryResult<L>>
+  readonly next: () => Promise<TryResult<L>>
   /** Waits `ms`; answers `some(lease)` if the key was handed to us meanwhile. */
-  readonly wait: (ms: number, signal: AbortSignal | undefined) => Promise<TryResult>
+  readonly wait: (ms: number, signal: AbortSignal | undefined) => Promise<TryResult<L>>
   /** Gives up: leaves whatever the tries joined. Called once, after the last try settled. */
   readonly abandon: () => Promise<void>
 }

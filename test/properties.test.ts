@@ -77,7 +77,7 @@ const faults = noFaults()
 test('property (a): under a hostile network (delayed, reordered, lost and repeated requests, replies and notifications; stalls) and clients with different settings, a lease believed valid is always the one the store holds (token and fence), no two coexist, fences grow per key, a keeper\'s signal fires by its lease\'s end, and no waiter outlives its wait in a queue', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(clientArb, { minLength: 2, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 600 }), fc.array(fc.nat(), { maxLength: 100 }), async (specs, values, news) => {
-      const { clock, run, drain } = simulation()
+      const { clock, monitored } = simulation()
       const tape = tapeOf(values)
       const newsTape = tapeOf(news)
       const server = modelServer(clock)
@@ -195,17 +195,7 @@ test('property (a): under a hostile network (delayed, reordered, lost and repeat
       }
 
       // A monitor checks every believed lease at every millisecond that something happens.
-      let running = true
-      const monitor = (async () => {
-        while (running) {
-          checkAll()
-          await clock.sleep(1)
-        }
-      })()
-      await run(Promise.all(specs.map(runClient)))
-      running = false
-      await run(monitor)
-      await drain()
+      await monitored(Promise.all(specs.map(runClient)), checkAll)
       for (const key of ['a', 'b'])
         for (const token of server.queued(key)) if (!touched.has(token)) problems.push(`${token} is still queued for ${key} after its wait ended`)
       if (problems.length > 0) console.error(problems.slice(0, 5))

@@ -21,6 +21,9 @@ import { Lock, makeLock } from '../Lock.js'
 import { LockError, LockException, aborted, connectFailed, driverFailure, noConnection, notOpened } from '../LockError.js'
 import { RetryPolicy, constantDelay, fullJitter } from '../RetryPolicy.js'
 import type { Store } from '../Store.js'
+import { unsupported } from '../Inspection.js'
+import { Permits, makePermits } from '../permits/Permits.js'
+import type { PermitStore } from '../permits/PermitStore.js'
 import { validateKey } from '../validate.js'
 import type { ConfigParams } from '../config/ConfigParams.js'
 import { defaultCommandTimeoutMs, defaultConnectTimeoutMs } from '../config/options.js'
@@ -28,6 +31,7 @@ import { LockReferences, PipReferences, resolveConnections, resolveCredential, t
 import { ComponentSettings, ConfiguredSettings, decodeSettings, describeConnection } from '../config/settings.js'
 import { Context, traceIdOf } from './Context.js'
 import { withDeadline } from './deadline.js'
+import { track } from './inFlight.js'
 
 export type { Context } from './Context.js'
 
@@ -45,6 +49,8 @@ export type { Context } from './Context.js'
 export interface Backend {
   readonly store: Store
   readonly close: () => Promise<void>
+  /** Semaphores and read-write locks over the same connection, when the backend has them (see `SemaphoreComponent`). */
+  readonly permits?: PermitStore
 }
 
 /**
@@ -66,6 +72,8 @@ export interface BaseOptions {
 interface Session {
   readonly backend: Backend
   readonly lock: Lock
+  /** The permits engine over the backend's permit store, with the lock's environment and retry policy. */
+  readonly permits: E.Either<LockError, Permits>
   /** What this instance holds, by key: the only leases `releaseLock` releases. */
   readonly held: Map<string, Lease>
   /** Acquisitions under way (settled, never rejecting): `close` waits for them, so that what lands meanwhile is given back before the backend closes. */
@@ -243,7 +251,7 @@ export abstract class LockComponent<O extends BaseOptions> {
   async tryAcquireLock(context: Context, key: string, ttl: number): Promise<boolean> {
     const traceId = traceIdOf(context)
     const session = this.current(traceId)
-    return this.acquiring(session, async () => {
+    return track(session.acquiring, async () => {
       const result = await session.lock.tryAcquire(key, ttl)()
       if (E.isLeft(result)) throw new LockException(result.left, traceId)
       if (O.isNone(result.right)) return false
@@ -260,7 +268,7 @@ export abstract class LockComponent<O extends BaseOptions> {
   async acquireLock(context: Context, key: string, ttl: number, timeout: number): Promise<void> {
     const traceId = traceIdOf(context)
     const session = this.current(traceId)
-    return this.acquiring(session, async () => {
+    return track(session.acquiring, async () => {
       const result = await session.lock.acquire(key, ttl, timeout, { signal: session.closing.signal, confirmed: true })()
       if (E.isLeft(result)) throw new LockException(result.left, traceId)
       await this.keep(session, result.right, traceId)
@@ -288,6 +296,16 @@ export abstract class LockComponent<O extends BaseOptions> {
     return this.session === undefined ? E.left(notOpened) : E.right(this.session.lock)
   }
 
+  /**
+   * The permits engine over the same connection (semaphores, read-write
+   * locks; see `SemaphoreComponent`), with the lock's retry policy:
+   * `NotOpened` before `open` and after `close`, `Unsupported` for a backend
+   * without permits.
+   */
+  permits(): E.Either<LockError, Permits> {
+    return this.session === undefined ? E.left(notOpened) : this.session.permits
+  }
+
   private decode(config: unknown, traceId?: string): ConfiguredSettings<O> {
     return pipe(
       decodeSettings((params) => this.decodeOptions(params))(config),
@@ -300,18 +318,6 @@ export abstract class LockComponent<O extends BaseOptions> {
   private current(traceId: string | undefined): Session {
     if (this.session === undefined) throw new LockException(notOpened, traceId)
     return this.session
-  }
-
-  /** Runs an acquisition where `close` can wait for it. */
-  private acquiring<A>(session: Session, run: () => Promise<A>): Promise<A> {
-    const running = run()
-    const settled = running.then(
-      () => undefined,
-      () => undefined
-    )
-    session.acquiring.add(settled)
-    void settled.then(() => session.acquiring.delete(settled))
-    return running
   }
 
   /** Records a new lease; one that lands after `close` is given back at once (before the backend closes). */
@@ -345,6 +351,10 @@ export abstract class LockComponent<O extends BaseOptions> {
     this.session = {
       backend: backend.right,
       lock: makeLock(backend.right.store, { env: this.env, retry }),
+      permits:
+        backend.right.permits === undefined
+          ? E.left(unsupported(backend.right.store.name, 'permits', 'this deployment keeps no permits (a quorum of independent servers)'))
+          : E.right(makePermits(backend.right.permits, { env: this.env, retry })),
       held: new Map(),
       acquiring: new Set(),
       closing: new AbortController(),

@@ -19,6 +19,7 @@ import { LockError, configError } from '../LockError.js'
 import { MAX_EXPIRATION_SECONDS } from './expiry.js'
 import { MAX_KEY_SIZE } from './keys.js'
 import type { MemcachedConnectOptions, MemcachedConnector, MemcachedServerAddress } from './MemcachedConnection.js'
+import { memcachedPermitStore } from './memcachedPermitStore.js'
 import { memcachedStore } from './memcachedStore.js'
 
 /**
@@ -228,7 +229,8 @@ export class MemcachedLockComponent extends LockComponent<MemcachedOptions> {
             maxExpirationSeconds: settings.options.maxExpirationSeconds,
             verifyOwnership: settings.options.verifyOwnership
           }),
-          close: connection.close
+          close: connection.close,
+          permits: memcachedPermitStore()
         })
       )
     )()

@@ -28,6 +28,7 @@ import type {
   RedisSentinelConnector
 } from './RedisConnection.js'
 import { redisNode } from './redisNode.js'
+import { redisPermitStore } from './redisPermitStore.js'
 import { DEFAULT_SYNC_TIMEOUT_MS, redisStore } from './redisStore.js'
 
 /**
@@ -409,6 +410,7 @@ export class RedisLockComponent extends LockComponent<RedisOptions> {
       TE.map(
         (connection): Backend => ({
           store: redisStore(connection.driver, { maxKeyBytes, syncReplicas, syncTimeoutMs }),
+          permits: redisPermitStore(connection.driver, { maxKeyBytes }),
           close: connection.close
         })
       )

@@ -56,6 +56,45 @@ export const FENCE_SUFFIX = ':fence'
 export const QUEUE_SUFFIX = ':queue'
 
 /**
+ * The suffix of the hash of a semaphore's (or read-write lock's) live
+ * permits. Lock and permit keys ending in it are refused, like
+ * {@link FENCE_SUFFIX}.
+ *
+ * @example
+ * import { HOLDERS_SUFFIX } from 'leaselock/redis'
+ * assert.strictEqual(HOLDERS_SUFFIX, ':holders')
+ *
+ * @since 0.4.0
+ */
+export const HOLDERS_SUFFIX = ':holders'
+
+/**
+ * The suffix of the list of a semaphore's (or read-write lock's) waiters.
+ * Lock and permit keys ending in it are refused, like {@link FENCE_SUFFIX}.
+ *
+ * @example
+ * import { PERMIT_WAITERS_SUFFIX } from 'leaselock/redis'
+ * assert.strictEqual(PERMIT_WAITERS_SUFFIX, ':permit-waiters')
+ *
+ * @since 0.4.0
+ */
+export const PERMIT_WAITERS_SUFFIX = ':permit-waiters'
+
+/**
+ * The suffix of the counter that numbers a semaphore's (or read-write lock's)
+ * permits: a counter apart from the lock's of the same name, whose extends
+ * answer their counter. Lock and permit keys ending in it are refused, like
+ * {@link FENCE_SUFFIX}.
+ *
+ * @example
+ * import { PERMIT_FENCE_SUFFIX } from 'leaselock/redis'
+ * assert.strictEqual(PERMIT_FENCE_SUFFIX, ':permit-fence')
+ *
+ * @since 0.4.0
+ */
+export const PERMIT_FENCE_SUFFIX = ':permit-fence'
+
+/**
  * The suffix of every wait queue's index (the hash from a waiter's token to
  * its entry, beside the queue). Lock keys ending in it are refused, like
  * {@link FENCE_SUFFIX}.
@@ -145,6 +184,30 @@ export const fenceKey = (key: string): E.Either<LockError, string> =>
  */
 export const queueKey: (key: string) => E.Either<LockError, string> = companionKey(QUEUE_SUFFIX)
 
+const RESERVED_FOR_PERMITS = [HOLDERS_SUFFIX, PERMIT_WAITERS_SUFFIX, PERMIT_FENCE_SUFFIX]
+
+/**
+ * The Redis keys behind the permits of a semaphore or read-write lock key,
+ * all in its cluster slot (see {@link companionKey}): the hash of live
+ * permits, their fencing counter (apart from a lock's of the same name) and
+ * the wait queue. A key and the same key as a bare hash tag (`a`, `{a}`)
+ * name one semaphore.
+ *
+ * @example
+ * import { permitKeys } from 'leaselock/redis'
+ * import * as E from 'fp-ts/lib/Either.js'
+ * assert.deepStrictEqual(permitKeys('api:quota'), E.right(['{api:quota}:holders', '{api:quota}:permit-fence', '{api:quota}:permit-waiters']))
+ *
+ * @since 0.4.0
+ */
+export const permitKeys = (key: string): E.Either<LockError, readonly [string, string, string]> => {
+  const holders = companionKey(HOLDERS_SUFFIX)(key)
+  if (E.isLeft(holders)) return holders
+  const waiters = companionKey(PERMIT_WAITERS_SUFFIX)(key)
+  if (E.isLeft(waiters)) return waiters
+  return E.map((fence: string) => [holders.right, fence, waiters.right] as const)(companionKey(PERMIT_FENCE_SUFFIX)(key))
+}
+
 /**
  * The name of the hash that indexes a lock key's queue by waiter (its token →
  * its entry: place, deadline, claim TTL, channel): the {@link companionKey}
@@ -174,7 +237,8 @@ export const DEFAULT_MAX_KEY_BYTES = 8192
 
 /**
  * Checks a lock key (already a non-empty string) against the Redis rules: at
- * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence`, `:queue` or `:waiters`, and
+ * most `maxKeyBytes` UTF-8 bytes, not ending in `:fence`, `:queue`, `:waiters`,
+ * `:holders`, `:permit-waiters` or `:permit-fence`, and
  * names for its companions can be built (see {@link companionKey}).
  *
  * @example
@@ -202,5 +266,8 @@ export const checkRedisKey =
       return E.left(invalidArgument(`Redis lock keys ending in "${QUEUE_SUFFIX}" are reserved for wait queues, got ${quote(key)}`))
     if (key.endsWith(WAITERS_SUFFIX))
       return E.left(invalidArgument(`Redis lock keys ending in "${WAITERS_SUFFIX}" are reserved for wait queue indexes, got ${quote(key)}`))
+    const permits = RESERVED_FOR_PERMITS.find((suffix) => key.endsWith(suffix))
+    if (permits !== undefined)
+      return E.left(invalidArgument(`Redis lock keys ending in "${permits}" are reserved for semaphores and read-write locks, got ${quote(key)}`))
     return E.map(() => key)(fenceKey(key))
   }

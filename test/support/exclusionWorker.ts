@@ -24,6 +24,7 @@ import { constantDelay, fullJitter } from '../../src/RetryPolicy.js'
 import type { LockComponent, BaseOptions } from '../../src/compat/LockComponent.js'
 import { redisStore } from '../../src/redis/redisStore.js'
 import { memcachedStore } from '../../src/memcached/memcachedStore.js'
+import { serveWorker } from './workerProtocol.js'
 
 /** What a worker is asked to do. */
 export interface WorkerTask {
@@ -208,12 +209,4 @@ const run = async (): Promise<WorkerReport> => {
   return { sections, errors }
 }
 
-const send = process.send?.bind(process)
-if (send === undefined) {
-  void run().then((report) => process.stdout.write(`${JSON.stringify(report)}\n`))
-} else {
-  process.once('message', () => {
-    void run().then((report) => send(report, () => process.disconnect()))
-  })
-  send({ ready: true })
-}
+serveWorker(run)

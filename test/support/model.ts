@@ -82,8 +82,60 @@ export const simulation = () => {
     await idle()
     while (clock.advanceToNext()) await idle()
   }
-  return { clock, run, drain }
+  /** Runs `work` while a monitor calls `check` at every millisecond that something happens, then fires every timer left. */
+  const monitored = async (work: Promise<unknown>, check: () => void): Promise<void> => {
+    let running = true
+    const monitor = (async () => {
+      while (running) {
+        check()
+        await clock.sleep(1)
+      }
+    })()
+    await run(work)
+    running = false
+    await run(monitor)
+    await drain()
+  }
+  return { clock, run, drain, monitored }
 }
+
+/**
+ * The adversary between a client and the model server: `through(key, token,
+ * exec)` runs a request (`exec`) as a hostile network would deliver it.
+ */
+export const hostileCalls =
+  (
+    clock: ManualClock,
+    tape: Tape,
+    faults: Faults,
+    /** Called with every token that a fault touched (its leftovers are explained). */
+    faulted: (token: string) => void = () => undefined
+  ) =>
+  <A>(key: string, token: string, exec: () => TE.TaskEither<LockError, A>): TE.TaskEither<LockError, A> =>
+  async () => {
+    await clock.sleep(delay(tape, faults))
+    const fault = tape.next(19)
+    if (fault === 16) {
+      faults.lostRequests++
+      faulted(token)
+      await clock.sleep(DEADLINE_MS)
+      return E.left(driverFailure(key, new Error('request lost'), true))
+    }
+    const reply = await exec()()
+    if (fault === 18) {
+      faults.duplicates++
+      faulted(token)
+      void clock.sleep(delay(tape, faults)).then(exec())
+    }
+    await clock.sleep(delay(tape, faults))
+    if (fault === 17) {
+      faults.lostReplies++
+      faulted(token)
+      await clock.sleep(DEADLINE_MS)
+      return E.left(driverFailure(key, new Error('reply lost'), true))
+    }
+    return reply
+  }
 
 /** One client's connection to the model server: its store with the adversary in the way. */
 export const hostileStore = (
@@ -94,32 +146,7 @@ export const hostileStore = (
   /** Called with every token that a fault touched (its leftovers are explained). */
   faulted: (token: string) => void = () => undefined
 ): Store => {
-  const through =
-    <A>(key: string, token: string, exec: () => TE.TaskEither<LockError, A>): TE.TaskEither<LockError, A> =>
-    async () => {
-      await clock.sleep(delay(tape, faults))
-      const fault = tape.next(19)
-      if (fault === 16) {
-        faults.lostRequests++
-        faulted(token)
-        await clock.sleep(DEADLINE_MS)
-        return E.left(driverFailure(key, new Error('request lost'), true))
-      }
-      const reply = await exec()()
-      if (fault === 18) {
-        faults.duplicates++
-        faulted(token)
-        void clock.sleep(delay(tape, faults)).then(exec())
-      }
-      await clock.sleep(delay(tape, faults))
-      if (fault === 17) {
-        faults.lostReplies++
-        faulted(token)
-        await clock.sleep(DEADLINE_MS)
-        return E.left(driverFailure(key, new Error('reply lost'), true))
-      }
-      return reply
-    }
+  const through = hostileCalls(clock, tape, faults, faulted)
   const queue: WaitQueue | undefined =
     base.queue === undefined
       ? undefined

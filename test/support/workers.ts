@@ -19,11 +19,17 @@ const exitOf = (child: ChildProcess): Promise<number | null> =>
     : new Promise((resolve) => child.once('exit', (code) => resolve(code)))
 
 /**
- * Forks one worker per task, starts them together once all are connected, and
- * collects their reports; `onStart` runs the moment they are started.
+ * Forks one worker per task (the exclusion worker, or `worker`), starts them
+ * together once all are connected, and collects their reports; `onStart`
+ * runs the moment they are started.
  */
-export const runWorkers = async (tasks: ReadonlyArray<WorkerTask>, limitMs: number, onStart: () => void = () => undefined): Promise<Ran> => {
-  const children = tasks.map((t) => fork(WORKER, [JSON.stringify(t)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+export const runWorkers = async (
+  tasks: ReadonlyArray<WorkerTask | object>,
+  limitMs: number,
+  onStart: () => void = () => undefined,
+  worker: string = WORKER
+): Promise<Ran> => {
+  const children = tasks.map((t) => fork(worker, [JSON.stringify(t)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
   const killer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL')), limitMs)
   try {
     const reports = children.map(
