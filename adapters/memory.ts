@@ -234,7 +234,7 @@ const clientOf = (shared: Shared, options: MemoryClientOptions): MemoryStore => 
       sync(() => {
         const mine = ours(key, token)
         if (mine !== undefined) {
-          mine.expiresAt = clock.now() + ttlMs
+          mine.expiresAt = Math.max(mine.expiresAt, clock.now() + ttlMs)
           return granted(key, token, grant(mine, ttlMs))
         }
         const holder = live(key)

@@ -174,7 +174,8 @@ const clientOf = (shared: Shared, options: MemoryPermitClientOptions): MemoryPer
         const mine = state.holders.get(token)
         const place = state.waiters.findIndex((w) => w.token === token)
         if (mine !== undefined) {
-          mine.expiresAt = now + ttlMs
+          // A late copy of a request must not cut an extend made since: never shorter.
+          mine.expiresAt = Math.max(mine.expiresAt, now + ttlMs)
           if (place >= 0) state.waiters.splice(place, 1)
           return O.some(grant(mine, ttlMs))
         }

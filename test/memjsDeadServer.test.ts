@@ -37,7 +37,7 @@ S('calls to a server that refuses connections fail at once without opening a soc
       await sleep(1)
     }
     return causes
-  })
+  }, port)
   assert.ok(failures.length > 50, `${failures.length} calls in 300 ms, each answered`)
   assert.ok(failures.some((c) => c instanceof ServerDownError), 'most answered from the backoff, without a socket')
   assert.ok(connects < 20, `${connects} connection attempts for ${failures.length} calls (one per backoff step, not one per call)`)

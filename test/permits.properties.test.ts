@@ -222,7 +222,21 @@ test('permits property (a): under a hostile network (requests, replies and wake-
       if (problems.length > 0) console.error(problems.slice(0, 5))
       return problems.length === 0
     }),
-    { numRuns: numRuns(200) }
+    {
+      numRuns: numRuns(200),
+      examples: [
+        // Found by this property: a late copy of a waiter's request reset its permit's TTL to its own, cutting
+        // the extend the holder had made since (a repeated grant now never shortens a permit).
+        [
+          [
+            { limit: 1, pollMs: 10, woken: false, ops: [{ kind: 'hold', target: 'sem', ttl: 50, timeout: 0, work: 0, autoRenew: false }, { kind: 'idle', ms: 4 }] },
+            { limit: 1, pollMs: 10, woken: false, ops: [{ kind: 'wait', target: 'sem', ttl: 3, timeout: 1, abortAfter: null }, { kind: 'extend', target: 'sem', ttl: 7 }] }
+          ],
+          [0, 1198, 0, 0, 622827538, 0, 343370392],
+          []
+        ]
+      ]
+    }
   )
   const coverage = { ...seen, ...faults }
   console.log('   permit model coverage:', JSON.stringify(coverage))

@@ -114,6 +114,26 @@ S('Redis keys: companions in the key\'s slot, expiring with their entries; a rel
   await connected.right.close()
 })
 
+S('a late copy of a permit request never shortens the permit: an extend made since stands', async () => {
+  const connected = await connectRedis({ host: redis.host, port: redis.port })()
+  assert.ok(E.isRight(connected))
+  if (E.isLeft(connected)) return
+  const store = redisPermitStore(connected.right.driver)
+  const key = `late-${randomToken()}`
+  const request = { key, token: 'first', weight: 1, limit: 1, ttlMs: 100, waitMs: 0 }
+  const granted = await store.acquire(request)()
+  assert.ok(E.isRight(granted) && O.isSome(granted.right))
+  if (E.isLeft(granted) || O.isNone(granted.right)) return
+  const extended = await store.extend({ key, token: 'first', revision: granted.right.value.revision }, 60_000)()
+  assert.ok(E.isRight(extended) && O.isSome(extended.right))
+  const late = await store.acquire(request)()
+  assert.ok(E.isRight(late) && O.isSome(late.right) && late.right.value.fence === granted.right.value.fence, 'the late copy answers the same permit')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const other = await store.acquire({ ...request, token: 'second' })()
+  assert.ok(E.isRight(other) && O.isNone(other.right), 'past the copy\'s 100 ms the extended permit still holds the only place')
+  await connected.right.close()
+})
+
 S('a writer waiting on Redis blocks later readers; its fence is above every reader\'s before it', async () => {
   const connected = await connectRedis({ host: redis.host, port: redis.port })()
   if (E.isLeft(connected)) return assert.unreachable('connect')

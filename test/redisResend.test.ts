@@ -84,6 +84,17 @@ S('acquireOrEnqueue re-sent after the key was handed to it answers the grant and
   assert.ok(pttl > 9000, `the TTL asked for, not the claim's: ${pttl}`)
 })
 
+S('acquireOrEnqueue and poll re-sent after the holder extended to a longer TTL never shorten it (a late copy must not cut an extend made since)', async () => {
+  const k = await key()
+  assert.equal(await run(enqueue(k, 'a')), [1, '1'])
+  assert.is(await run(extend(k, 'a', '60000')), '1')
+  assert.equal(await run(enqueue(k, 'a')), [1, '1'], 'the late copy answers the grant')
+  assert.ok(Number(await run(['PTTL', k])) > 50_000, 'and leaves the longer TTL')
+  const poll = evalCommand(pollScript, companions(k), ['a', '10000', '10000', 'leaselock:wake:test', '1000', IDLE])
+  assert.equal(await run(poll), [1, '1'])
+  assert.ok(Number(await run(['PTTL', k])) > 50_000, 'so does a late poll')
+})
+
 S('release re-sent after the key went to a later holder (directly or by handover) never touches it', async () => {
   const k = await key()
   await run(enqueue(k, 'a'))

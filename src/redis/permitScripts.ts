@@ -48,8 +48,9 @@ end
  * `ARGV[1]` token, `ARGV[2]` weight, `ARGV[3]` limit, `ARGV[4]` TTL in ms,
  * `ARGV[5]` how long to keep a place in the queue (0: none), `ARGV[6]` the
  * channel that wakes the waiter (empty: none). Drops expired
- * holders; a token that holds a permit gets its TTL reset and its fence
- * back; otherwise the request is admitted when the weights held, those of the
+ * holders; a token that holds a permit gets its fence back and its TTL made
+ * at least `ARGV[4]` (never shorter: the request may be a late copy, and the
+ * holder may have extended the permit since); otherwise the request is admitted when the weights held, those of the
  * live waiters ahead of it and its own fit the smallest limit among its own
  * and the holders' (see `PermitStore`): it then takes the next fence, leaves
  * the queue and the script returns the fence as a decimal string. Otherwise
@@ -79,8 +80,8 @@ for i = 1, #all, 2 do
   end
 end
 if mine then
-  local w, l, f = holder(mine)
-  redis.call('HSET', KEYS[1], token, w .. ' ' .. l .. ' ' .. f .. ' ' .. ms(t + ttl))
+  local w, l, f, e = holder(mine)
+  redis.call('HSET', KEYS[1], token, w .. ' ' .. l .. ' ' .. f .. ' ' .. ms(math.max(e, t + ttl)))
   keepAlive(KEYS[1], ttl)
   dequeue(token)
   return f

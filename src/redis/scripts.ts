@@ -56,6 +56,17 @@ export const script = (source: string): Script => ({
  * re-seeded at least `idle` ms after its last write, from a clock that has
  * not stepped back by that much meanwhile.
  */
+/**
+ * `lengthen(ttl)` makes the lock key (`KEYS[1]`, held by the caller's token)
+ * live at least `ttl` ms from now, never less than it has left: a request
+ * that finds the key already ours may be a late copy, and the holder may have
+ * extended the key since it was sent.
+ */
+const luaLengthen = `local function lengthen(ttl)
+  if redis.call('PTTL', KEYS[1]) < tonumber(ttl) then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+`
+
 const luaFence = `local function fence(idle)
   if redis.call('EXISTS', KEYS[2]) == 1 then
     redis.call('INCR', KEYS[2])
@@ -292,8 +303,9 @@ export const shardedReleaseScript: Script = script(releaseSource('SPUBLISH'))
  *
  * Idempotent for its token, like {@link acquireScript}, for a command sent
  * again after a failover: when the key already holds the token (the first run
- * took it, or it was handed over since), it resets the TTL to `ARGV[2]` and
- * returns `{1, counter}`; when the token already has an entry, it is not
+ * took it, or it was handed over since), it makes the TTL at least `ARGV[2]`
+ * (never shorter: a late copy must not cut an extend the holder made since)
+ * and returns `{1, counter}`; when the token already has an entry, it is not
  * queued twice.
  *
  * @example
@@ -303,9 +315,9 @@ export const shardedReleaseScript: Script = script(releaseSource('SPUBLISH'))
  * @since 0.1.0
  */
 export const acquireOrEnqueueScript: Script = script(
-  `${luaFence}${luaQueue}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, fence(ARGV[6])} end
+  `${luaFence}${luaQueue}${luaLengthen}if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, fence(ARGV[6])} end
 if redis.pcall('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  lengthen(ARGV[2])
   return {1, current(ARGV[6])}
 end
 if not redis.call('HGET', KEYS[4], ID .. ARGV[1]) then enqueue(ARGV[1], ARGV[3], ARGV[4], ARGV[5], false) end
@@ -317,8 +329,8 @@ return {0, counter(), redis.call('PTTL', KEYS[1])}`
  * `KEYS` and `ARGV` as {@link acquireOrEnqueueScript}. A waiter's fallback
  * when no notification came (or came too late to be answered at once):
  *
- * - the key holds the token (it was handed over): resets its TTL to `ARGV[2]`
- *   and returns `{1, counter}` — the fence of the handover (while the key is
+ * - the key holds the token (it was handed over): makes its TTL at least
+ *   `ARGV[2]` (never shorter, see `acquireOrEnqueueScript`) and returns `{1, counter}` — the fence of the handover (while the key is
  *   ours, nothing else increments its counter);
  * - the key is free (its holder expired): takes it like {@link acquireScript},
  *   leaves the queue, and returns `{1, fence}`;
@@ -336,9 +348,9 @@ return {0, counter(), redis.call('PTTL', KEYS[1])}`
  * @since 0.1.0
  */
 export const pollScript: Script = script(
-  `${luaFence}${luaQueue}local holder = redis.call('GET', KEYS[1])
+  `${luaFence}${luaQueue}${luaLengthen}local holder = redis.call('GET', KEYS[1])
 if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  lengthen(ARGV[2])
   return {1, current(ARGV[6])}
 end
 if not holder then
