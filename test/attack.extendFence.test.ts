@@ -300,6 +300,7 @@ R.before(async () => {
 })
 
 R.after(async () => {
+  await Promise.all(redisConnections.splice(0).map((c) => c.close()))
   await replica.stop()
   await primary.stop()
   rmSync(dataDir, { recursive: true, force: true })
