@@ -29,6 +29,7 @@ import { defaultCommandTimeoutMs, defaultConnectTimeoutMs } from '../src/config/
 import { DriverError, driverError } from '../src/Driver.js'
 import { RedisReply, fromClientReply } from '../src/redis/RedisReply.js'
 import type { RedisDriver, RedisSubscribe } from '../src/redis/redisStore.js'
+import { settleOr } from './settle.js'
 
 /**
  * An ioredis client: `Redis` (standalone or Sentinel) or `Cluster`.
@@ -198,20 +199,7 @@ const sender = (client: IoredisClient, timeoutMs: number): { send: RedisDriver['
 }
 
 /** Settles with the promise's outcome, or with a timeout after `ms`; leaves no timer behind. */
-const within = <A>(promise: Promise<A>, ms: number): Promise<E.Either<unknown, A>> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(E.left(new IoredisTimeoutError(ms, true))), ms)
-    promise.then(
-      (a) => {
-        clearTimeout(timer)
-        resolve(E.right(a))
-      },
-      (e: unknown) => {
-        clearTimeout(timer)
-        resolve(E.left(e))
-      }
-    )
-  })
+const within = <A>(promise: Promise<A>, ms: number): Promise<E.Either<unknown, A>> => settleOr(promise, ms, () => new IoredisTimeoutError(ms, true))
 
 /** A new connection with the client's options (address, credentials, reconnection), connected only on demand. */
 const duplicateOf = (client: IoredisClient): IoredisClient =>

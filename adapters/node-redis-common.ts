@@ -10,6 +10,7 @@
 import * as E from 'fp-ts/lib/Either.js'
 import { AbortError, ClientClosedError, ClientOfflineError, ErrorReply, MaxCommandRedirectionsError, RootNodesUnavailableError } from 'redis'
 import { showValue } from '../src/config/showValue.js'
+import { settleOr } from './settle.js'
 import { DriverError, driverError } from '../src/Driver.js'
 import { RedisReply, fromClientReply } from '../src/redis/RedisReply.js'
 
@@ -203,19 +204,7 @@ export const sendAndWaitWithin = (
  * @since 0.1.0
  */
 export const settleWithin = <A>(promise: Promise<A>, ms: number): Promise<E.Either<unknown, A>> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(E.left(new CommandTimeoutError(ms))), ms)
-    promise.then(
-      (a) => {
-        clearTimeout(timer)
-        resolve(E.right(a))
-      },
-      (e: unknown) => {
-        clearTimeout(timer)
-        resolve(E.left(e))
-      }
-    )
-  })
+  settleOr(promise, ms, () => new CommandTimeoutError(ms))
 
 /** The longest delay a Node.js timer honours (a larger one fires at once). */
 const MAX_TIMER_MS = 2_147_483_647

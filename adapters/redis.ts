@@ -53,6 +53,7 @@ export {
   checkOptions,
   untilServed
 } from './node-redis-common.js'
+export { settleOr } from './settle.js'
 export * from './node-redis-cluster.js'
 export * from './node-redis-sentinel.js'
 
