@@ -224,6 +224,17 @@ test('property (a): under a hostile network (delayed, reordered, lost and repeat
           ],
           [760193751, 11, 0, 0, 0, 81487383, 0, 0, 1492469507],
           []
+        ],
+        // A poll that finds its waiter out of the queue and puts it back (found by searching for one): since
+        // waiters poll only as a safety net this path is rare, and some seeds never reached it.
+        [
+          [
+            { claimMs: 30, pollMs: 10, ops: [{ kind: 'hold', key: 'a', ttl: 50, timeout: 0, work: 0, autoRenew: false }] },
+            { claimMs: 30, pollMs: 10, ops: [{ kind: 'wait', key: 'a', ttl: 3, timeout: 2, abortAfter: null, confirmed: false }] },
+            { claimMs: 30, pollMs: 10, ops: [] }
+          ],
+          [0, 995930525, 0, 775818121],
+          []
         ]
       ]
     }
